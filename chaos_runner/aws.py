@@ -1,0 +1,83 @@
+"""The only module that builds boto3 sessions and clients.
+
+Every call builds its own session (no module-level caches, no default session), so a
+restore from the ledger reaches the endpoint the fault used, whatever the environment.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from chaos_runner._errors import AwsCallError
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudfront import CloudFrontClient
+    from mypy_boto3_s3 import S3Client
+
+__all__ = ["aws_errors", "cloudfront_client", "error_code", "s3_client"]
+
+
+def _session(region: str) -> Any:
+    import boto3
+
+    return boto3.session.Session(region_name=region)
+
+
+def _config(unsigned: bool = False) -> Any:
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    return Config(
+        retries={"max_attempts": 3, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=30,
+        signature_version=UNSIGNED if unsigned else None,
+    )
+
+
+def s3_client(region: str, endpoint_url: str | None, unsigned: bool = False) -> "S3Client":
+    """An S3 client; ``unsigned`` makes anonymous requests, as a site visitor's browser would."""
+    client: S3Client = _session(region).client(
+        "s3", endpoint_url=endpoint_url, config=_config(unsigned)
+    )
+    return client
+
+
+def cloudfront_client(region: str, endpoint_url: str | None) -> "CloudFrontClient":
+    """A CloudFront client (a global service; the region only names the session's)."""
+    client: CloudFrontClient = _session(region).client(
+        "cloudfront", endpoint_url=endpoint_url, config=_config()
+    )
+    return client
+
+
+def error_code(error: BaseException) -> str:
+    """The AWS error code of a botocore ClientError ('' for anything else)."""
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+@contextmanager
+def aws_errors(operation: str, what: str) -> Iterator[None]:
+    """Turn botocore errors into AwsCallError with a sentence naming what was being done."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as error:
+        code = error_code(error)
+        message = error.response.get("Error", {}).get("Message", "")
+        raise AwsCallError(
+            f"AWS refused to {what} ({operation}: {code}: {message}). Check the credentials "
+            "and permissions, and that the resource exists.",
+            operation=operation,
+            code=code,
+        ) from error
+    except BotoCoreError as error:
+        raise AwsCallError(
+            f"Could not {what} ({operation}): {error}. Check AWS_ENDPOINT_URL, the network "
+            "and the credentials.",
+            operation=operation,
+        ) from error

@@ -1,0 +1,1 @@
+"""The `chaos` subcommands of chaostoolkit-cdn (Typer apps behind thin click commands)."""

@@ -1,0 +1,44 @@
+"""The entry points chaostoolkit loads into ``chaos`` (group ``chaostoolkit.cli_plugins``).
+
+Every ``chaos`` invocation imports this module, so it imports nothing but click (which
+chaostoolkit has loaded already). Each command is a thin click command that hands its raw
+arguments to a Typer app, imported only when the command runs: Typer vendors its own click,
+so a Typer command object added straight into chaostoolkit's click group breaks ``--help``
+and usage errors (see ARCHITECTURE.md).
+"""
+
+import importlib
+import sys
+
+import click
+
+__all__ = ["rollback", "sandbox"]
+
+_PASSTHROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
+
+
+def _delegate(name: str, module: str, help_text: str) -> click.Command:
+    @click.command(name=name, context_settings=_PASSTHROUGH, add_help_option=False, help=help_text)
+    @click.pass_context
+    def command(ctx: click.Context) -> None:
+        app = importlib.import_module(module).app
+        try:
+            app(args=list(ctx.args), prog_name=f"chaos {name}", standalone_mode=True)
+        except SystemExit as done:
+            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+            sys.stdout.flush()
+            ctx.exit(code)
+
+    return command
+
+
+sandbox = _delegate(
+    "sandbox",
+    "chaos_runner.cli.sandbox",
+    "Start, stop and inspect the local sandbox site stack (moto + CloudFront-like edge).",
+)
+rollback = _delegate(
+    "rollback",
+    "chaos_runner.cli.rollback",
+    "Restore every fault left open in the ledger (after a killed run).",
+)

@@ -1,0 +1,146 @@
+"""``chaos sandbox up|down|status|env``: the local site stack."""
+
+import json
+import shlex
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from chaos_runner._errors import SandboxError
+from chaos_runner.cli._output import fail
+from chaos_runner.sandbox.process import detach, find_running, serve, stop
+from chaos_runner.sandbox.stack import SandboxSettings
+from chaos_runner.sandbox.state import SandboxInfo, default_state_dir, default_state_file
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="The local sandbox: moto as the AWS APIs, an edge that serves the distribution "
+    "as CloudFront would, and a demo site. No AWS account needed.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DEFAULT_AWS_PORT = 4566
+DEFAULT_EDGE_PORT = 8480
+
+
+def _port(value: int) -> int:
+    if not 0 <= value <= 65535:
+        raise typer.BadParameter(f"{value} is not a TCP port (0-65535; 0 picks a free one).")
+    return value
+
+
+@app.command()
+def up(
+    detach_: Annotated[
+        bool, typer.Option("--detach", "-d", help="Run in the background and return once ready.")
+    ] = False,
+    aws_port: Annotated[
+        int, typer.Option(help="Port of the AWS APIs (moto); 0 picks a free one.", callback=_port)
+    ] = DEFAULT_AWS_PORT,
+    edge_port: Annotated[
+        int, typer.Option(help="Port of the site (the edge); 0 picks a free one.", callback=_port)
+    ] = DEFAULT_EDGE_PORT,
+    site_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Deploy this directory (a Hugo public/) instead of the demo site.",
+            exists=True,
+            file_okay=False,
+            dir_okay=True,
+        ),
+    ] = None,
+) -> None:
+    """Start the sandbox (in the foreground unless --detach) on 127.0.0.1."""
+    settings = SandboxSettings("127.0.0.1", aws_port, edge_port, site_dir)
+    state_file = default_state_file()
+    if detach_:
+        try:
+            info = detach(settings, state_file, default_state_dir() / "sandbox.log")
+        except SandboxError as error:
+            fail(str(error))
+        typer.echo(
+            f"Sandbox started in the background in {info.startup_seconds:.2f} s (pid {info.pid})."
+        )
+        typer.echo(info.summary())
+        typer.echo('Point your tools at it with: eval "$(chaos sandbox env)"')
+        return
+
+    def ready(info: SandboxInfo) -> None:
+        typer.echo(f"Sandbox ready in {info.startup_seconds:.2f} s (pid {info.pid}).")
+        typer.echo(info.summary())
+        typer.echo('In another shell: eval "$(chaos sandbox env)". Ctrl-C stops the sandbox.')
+
+    try:
+        serve(settings, state_file, ready)
+    except SandboxError as error:
+        fail(str(error))
+    typer.echo("Sandbox stopped.")
+
+
+@app.command()
+def down() -> None:
+    """Stop the sandbox started from this directory (a no-op when none runs)."""
+    try:
+        stopped = stop(default_state_file())
+    except SandboxError as error:
+        fail(str(error))
+    if stopped is None:
+        typer.echo("No sandbox is running from this directory.")
+    else:
+        typer.echo(f"Sandbox stopped (pid {stopped.pid}).")
+
+
+def _running_or_fail() -> SandboxInfo:
+    try:
+        info = find_running(default_state_file())
+    except SandboxError as error:
+        fail(str(error))
+    if info is None:
+        fail(
+            "No sandbox is running from this directory. Start one with `chaos sandbox up --detach`."
+        )
+    return info
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the state as JSON.")] = False,
+) -> None:
+    """Say whether the sandbox runs, where, and whether its site answers (exit 1 if not)."""
+    info = _running_or_fail()
+    answer = _site_answer(info.edge_url)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {"running": True, "site_answer": answer, **info.environment(), "pid": info.pid}
+            )
+        )
+        return
+    typer.echo(f"Sandbox running (pid {info.pid}, up {time.time() - info.started_at:.0f} s).")
+    typer.echo(info.summary())
+    typer.echo(f"site answer:  {answer}")
+
+
+def _site_answer(url: str) -> str:
+    try:
+        with urllib.request.urlopen(url + "/", timeout=3) as response:
+            return f"{response.status} {response.headers.get('X-Cache', '')}".strip()
+    except urllib.error.HTTPError as error:
+        return f"{error.code} {error.headers.get('X-Cache', '')}".strip()
+    except OSError as error:
+        return f"no answer ({error})"
+
+
+@app.command()
+def env() -> None:
+    """Print `export` lines pointing the AWS CLI, boto3, hugo deploy and chaos at the sandbox."""
+    info = _running_or_fail()
+    for name, value in info.environment().items():
+        typer.echo(f"export {name}={shlex.quote(value)}")

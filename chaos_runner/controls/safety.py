@@ -1,0 +1,119 @@
+"""Control: a run never starts on a dirty target, never shares it, and always restores.
+
+- Before the experiment: refuse (interrupt) when the target has unrestored faults in the
+  ledger, or when another run holds the target's lock.
+- After the experiment, whatever Chaos Toolkit's rollback strategy and however the run
+  ended (completed, deviated, failed, interrupted by SIGINT/SIGTERM): restore every fault
+  this run injected and not yet restored, and record the outcome in the journal.
+- After SIGKILL, ``chaos rollback`` does the same from the ledger.
+
+Declare it after the sandbox control::
+
+    controls:
+      - name: safety
+        provider: {type: python, module: chaos_runner.controls.safety}
+"""
+
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from chaos_runner.ledger import Ledger, TargetLock, restore_entries
+from chaos_runner.target import Target
+
+__all__ = ["after_experiment_control", "before_experiment_control", "cleanup_control"]
+
+logger = logging.getLogger("chaostoolkit")
+
+
+@dataclass(slots=True)
+class _Run:
+    run_id: str
+    target: Target
+    lock: TargetLock
+
+
+# Global state, in one labelled place: the run this process is executing (one at a time).
+_run: _Run | None = None
+
+
+def before_experiment_control(
+    context: dict[str, Any],
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> None:
+    """Refuse a target with unrestored faults or held by another run; then take it."""
+    from chaoslib.exceptions import InterruptExecution
+
+    global _run  # noqa: PLW0603 - the labelled run state above
+    target = Target.resolve(configuration)
+    ledger = Ledger()
+    pending = ledger.unrestored(target.key)
+    if pending:
+        listed = "; ".join(f"{e.description} (entry {e.id}, {e.state})" for e in pending)
+        raise InterruptExecution(
+            f"The target ({target.label}) has {len(pending)} unrestored fault(s) in the "
+            f"ledger {ledger.path}: {listed}. Run `chaos rollback` to restore them first."
+        )
+    lock = TargetLock(target.key)
+    if not lock.acquire():
+        raise InterruptExecution(
+            f"Another run is injecting faults into this target ({target.label}); its lock "
+            f"{lock.path} is held by: {lock.holder() or 'unknown'}. Wait for it to end."
+        )
+    run_id = uuid.uuid4().hex[:12]
+    os.environ["CHAOS_RUN_ID"] = run_id
+    _run = _Run(run_id, target, lock)
+    logger.info(f"Target: {target.label}. Faults are recorded in {ledger.path} (run {run_id}).")
+
+
+def after_experiment_control(
+    context: dict[str, Any],
+    state: dict[str, Any],
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> None:
+    """Restore every fault of this run that is still open; name the target in the journal."""
+    if _run is None:
+        return
+    ledger = Ledger()
+    reports = restore_entries(ledger, ledger.unrestored(_run.target.key, _run.run_id))
+    for report in reports:
+        log = logger.info if report.ok else logger.error
+        log(f"Restore: {report.entry.description}: {report.detail} ({report.seconds:.2f} s)")
+    failed = [r for r in reports if not r.ok]
+    if failed:
+        logger.error(
+            f"{len(failed)} fault(s) could not be restored; the site may still be degraded. "
+            "Run `chaos rollback` once the cause is fixed."
+        )
+    if isinstance(state, dict):
+        state["chaostoolkit-cdn"] = {
+            "target": _run.target.label,
+            "site_url": _run.target.site_url,
+            "run_id": _run.run_id,
+            "ledger": str(ledger.path),
+            "restores": [
+                {
+                    "entry": r.entry.id,
+                    "fault": r.entry.description,
+                    "state": str(r.state),
+                    "detail": r.detail,
+                    "seconds": round(r.seconds, 3),
+                }
+                for r in reports
+            ],
+            "restore_complete": not failed,
+        }
+
+
+def cleanup_control() -> None:
+    """Release the target's lock."""
+    global _run  # noqa: PLW0603 - the labelled run state above
+    if _run is not None:
+        _run.lock.release()
+        _run = None

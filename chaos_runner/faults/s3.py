@@ -1,0 +1,189 @@
+"""Faults of the S3 origin.
+
+``deny_origin_reads``: an origin outage by bucket policy. The bucket policy is replaced by
+one that denies ``s3:GetObject`` to everyone, so CloudFront's origin fetches fail with 403
+while objects already in the edge caches are still served. The prior policy (or its
+absence) is kept in the ledger and restored byte for byte.
+"""
+
+import json
+from typing import Any
+
+from chaos_runner._errors import AwsCallError, ConfigurationError, FaultNotVerified, RestoreConflict
+from chaos_runner.aws import aws_errors, error_code, s3_client
+from chaos_runner.faults._activity import activity, target_ref
+from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, RestoreOutcome
+from chaos_runner.target import Target
+from chaos_runner.waiter import Wait
+
+__all__ = ["deny_origin_reads", "restore_bucket_policy"]
+
+_NO_POLICY_CODES = {"NoSuchBucketPolicy"}
+
+
+def deny_policy(bucket: str) -> str:
+    """A bucket policy that denies every object read, to everyone."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "ChaosToolkitCdnOriginOutage",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:GetObject",
+                    "Resource": f"arn:aws:s3:::{bucket}/*",
+                }
+            ],
+        }
+    )
+
+
+def _read_policy(s3: Any, bucket: str) -> str | None:
+    from botocore.exceptions import ClientError
+
+    with aws_errors("GetBucketPolicy", f"read the policy of bucket {bucket}"):
+        try:
+            policy: str = s3.get_bucket_policy(Bucket=bucket)["Policy"]
+        except ClientError as error:
+            if error_code(error) in _NO_POLICY_CODES:
+                return None
+            raise
+    return policy
+
+
+def _write_policy(s3: Any, bucket: str, policy: str | None) -> None:
+    if policy is None:
+        with aws_errors("DeleteBucketPolicy", f"delete the policy of bucket {bucket}"):
+            s3.delete_bucket_policy(Bucket=bucket)
+    else:
+        with aws_errors("PutBucketPolicy", f"set the policy of bucket {bucket}"):
+            s3.put_bucket_policy(Bucket=bucket, Policy=policy)
+
+
+def _same_policy(left: str | None, right: str | None) -> bool:
+    if left is None or right is None:
+        return left is right
+    try:
+        return bool(json.loads(left) == json.loads(right))
+    except ValueError:
+        return left == right
+
+
+def _probe_key(s3: Any, bucket: str, verify_key: str) -> str:
+    """The object whose anonymous read proves the outage: ``verify_key`` or the first key."""
+    if verify_key:
+        return verify_key.lstrip("/")
+    with aws_errors("ListObjectsV2", f"list the objects of bucket {bucket}"):
+        listing = s3.list_objects_v2(Bucket=bucket, MaxKeys=1)
+    contents = listing.get("Contents") or []
+    if not contents:
+        raise ConfigurationError(
+            f"Bucket {bucket} holds no object, so an origin outage cannot be observed. "
+            "Deploy the site first, or pass verify_key."
+        )
+    return str(contents[0]["Key"])
+
+
+def _anonymous_status(anonymous: Any, bucket: str, key: str) -> int:
+    """The HTTP status a visitor gets reading ``key`` straight from the origin."""
+    from botocore.exceptions import ClientError
+
+    try:
+        anonymous.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+    return 200
+
+
+@activity
+def deny_origin_reads(
+    bucket: str = "",
+    verify_key: str = "",
+    verify_timeout: float = 30.0,
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Deny every read of the origin bucket (an origin outage), verified by an anonymous read.
+
+    ``bucket`` defaults to CHAOS_ORIGIN_BUCKET. The outage is verified by reading
+    ``verify_key`` (default: the first object of the bucket) anonymously from the origin,
+    until it answers 403 or ``verify_timeout`` seconds pass; if it never does, the policy is
+    restored at once and the activity fails (the experiment is inconclusive).
+    """
+    target = Target.resolve(configuration)
+    bucket = bucket or target.origin_bucket
+    if not bucket:
+        target.require("CHAOS_ORIGIN_BUCKET")
+    if verify_timeout <= 0 or verify_timeout > 600:
+        raise ConfigurationError(
+            f"verify_timeout must be between 0 and 600 seconds; got {verify_timeout}."
+        )
+    s3 = s3_client(target.region, target.endpoint_url)
+    anonymous = s3_client(target.region, target.endpoint_url, unsigned=True)
+    key = _probe_key(s3, bucket, verify_key)
+    readable_before = _anonymous_status(anonymous, bucket, key)
+    prior = _read_policy(s3, bucket)
+    injected = deny_policy(bucket)
+    ledger = Ledger()
+    entry = ledger.open(
+        "bucket_policy",
+        target_ref(target),
+        {"bucket": bucket, "prior_policy": prior, "injected_policy": injected},
+        f"origin outage: bucket policy of {bucket} denies s3:GetObject",
+    )
+    _write_policy(s3, bucket, injected)
+    waited = Wait(delay=0.2, timeout=verify_timeout).until(
+        lambda: _anonymous_status(anonymous, bucket, key), lambda status: status == 403
+    )
+    if not waited.reached:
+        outcome = restore_bucket_policy(entry)
+        ledger.mark(entry.id, outcome.state, outcome.detail)
+        raise FaultNotVerified(
+            f"The deny policy was set on bucket {bucket}, but an anonymous read of {key} "
+            f"still answered {waited.last} after {waited.seconds:.1f} s (expected 403). The "
+            "policy was restored; the experiment is inconclusive."
+        )
+    return {
+        "fault": "deny_origin_reads",
+        "ledger_entry": entry.id,
+        "bucket": bucket,
+        "verified_with": key,
+        "status_before": readable_before,
+        "status_after": waited.last,
+        "verified_in_seconds": round(waited.seconds, 3),
+        "had_policy": prior is not None,
+    }
+
+
+def restore_bucket_policy(entry: LedgerEntry) -> RestoreOutcome:
+    """Put back the bucket policy the fault replaced (or delete it if there was none).
+
+    Idempotent: a policy already equal to the prior one is left as it is. Guarded: a policy
+    that is neither the injected one nor the prior one was set by someone else since the
+    fault, and is left alone (RestoreConflict).
+    """
+    bucket = str(entry.undo["bucket"])
+    prior: str | None = entry.undo.get("prior_policy")
+    injected: str | None = entry.undo.get("injected_policy")
+    target = entry.target
+    s3 = s3_client(target["region"], target["endpoint_url"])
+    current = _read_policy(s3, bucket)
+    if current == prior:
+        return RestoreOutcome(EntryState.RESTORED, f"bucket policy of {bucket} already as before")
+    if not _same_policy(current, injected) and not _same_policy(current, prior):
+        raise RestoreConflict(
+            f"The policy of bucket {bucket} was changed since the outage fault (it is "
+            "neither the deny policy nor the one before), so it was left as it is. Compare "
+            f"it with the prior policy in the ledger entry {entry.id} and fix it by hand."
+        )
+    _write_policy(s3, bucket, prior)
+    after = _read_policy(s3, bucket)
+    if after != prior:
+        raise AwsCallError(
+            f"The prior policy of bucket {bucket} was written back, but reading it again "
+            "gave a different document.",
+            operation="GetBucketPolicy",
+        )
+    what = "restored the prior policy" if prior is not None else "removed the deny policy"
+    return RestoreOutcome(EntryState.RESTORED, f"bucket {bucket}: {what}")

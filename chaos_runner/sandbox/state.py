@@ -1,0 +1,87 @@
+"""Where a running sandbox is: its state file, and the environment that points tools at it."""
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from chaos_runner._errors import SandboxError
+
+__all__ = ["SandboxInfo", "default_state_dir", "default_state_file"]
+
+#: Credentials the sandbox accepts (moto accepts any); real-looking so every client signs.
+SANDBOX_ACCESS_KEY = "sandbox"
+SANDBOX_SECRET_KEY = "sandbox-secret"
+
+
+def default_state_dir() -> Path:
+    """``CHAOS_STATE_DIR`` or ``.chaos`` in the current directory (beside the ledger)."""
+    return Path(os.environ.get("CHAOS_STATE_DIR") or ".chaos")
+
+
+def default_state_file() -> Path:
+    """The file a running sandbox describes itself in."""
+    return default_state_dir() / "sandbox.json"
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxInfo:
+    """A running sandbox, as written to its state file."""
+
+    pid: int
+    aws_endpoint_url: str
+    edge_url: str
+    website_url: str
+    region: str
+    distribution_id: str
+    bucket: str
+    started_at: float
+    startup_seconds: float
+
+    def environment(self) -> dict[str, str]:
+        """The variables that make boto3, the AWS CLI, hugo deploy and our probes use it."""
+        return {
+            "AWS_ENDPOINT_URL": self.aws_endpoint_url,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": SANDBOX_ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SANDBOX_SECRET_KEY,
+            "CHAOS_SITE_URL": self.edge_url,
+            "CHAOS_DISTRIBUTION_ID": self.distribution_id,
+            "CHAOS_ORIGIN_BUCKET": self.bucket,
+        }
+
+    def summary(self) -> str:
+        """Where the site and the APIs are, in a few lines for people."""
+        return (
+            f"site (edge):  {self.edge_url}/\n"
+            f"AWS APIs:     {self.aws_endpoint_url} (S3, CloudFront, CloudWatch)\n"
+            f"distribution: {self.distribution_id}\n"
+            f"bucket:       {self.bucket} (website endpoint {self.website_url})"
+        )
+
+    def write(self, path: Path) -> None:
+        """Write the state file atomically (readers never see half a file)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".sandbox-", suffix=".json")
+        with os.fdopen(fd, "w") as handle:
+            json.dump(asdict(self), handle, indent=2)
+        os.replace(tmp, path)
+
+    @classmethod
+    def read(cls, path: Path) -> "SandboxInfo":
+        """Read a state file; SandboxError if it is missing or not ours."""
+        try:
+            data = json.loads(path.read_text())
+            return cls(**data)
+        except FileNotFoundError as error:
+            raise SandboxError(
+                f"No sandbox state file at {path}: no sandbox was started from this "
+                "directory. Start one with `chaos sandbox up --detach`."
+            ) from error
+        except (ValueError, TypeError) as error:
+            raise SandboxError(
+                f"The sandbox state file {path} is unreadable ({error}). If no sandbox is "
+                "running, delete the file."
+            ) from error

@@ -1,0 +1,105 @@
+"""Which site an experiment acts on: the sandbox or a real distribution.
+
+A target is resolved from the Chaos Toolkit configuration first, then from the
+environment (``CHAOS_SITE_URL``, ``CHAOS_DISTRIBUTION_ID``, ``CHAOS_ORIGIN_BUCKET`` and the
+standard AWS variables). The same experiment file therefore runs on the sandbox and on a
+real distribution by changing the environment only.
+"""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from chaos_runner._errors import ConfigurationError
+
+__all__ = ["TARGET_VARIABLES", "Target", "configured_value", "target_variables_set"]
+
+#: The environment variables that name a target. With none of them set, ``chaos run``
+#: starts the sandbox.
+TARGET_VARIABLES = ("CHAOS_SITE_URL", "CHAOS_DISTRIBUTION_ID", "CHAOS_ORIGIN_BUCKET")
+
+_CONFIG_KEYS = {
+    "CHAOS_SITE_URL": "site_url",
+    "CHAOS_DISTRIBUTION_ID": "distribution_id",
+    "CHAOS_ORIGIN_BUCKET": "origin_bucket",
+}
+
+
+def target_variables_set(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The CHAOS_* target variables that are set (non-empty) in ``environ``."""
+    env = os.environ if environ is None else environ
+    return [name for name in TARGET_VARIABLES if env.get(name)]
+
+
+def configured_value(
+    variable: str, configuration: Mapping[str, Any] | None, environ: Mapping[str, str] | None = None
+) -> str:
+    """The value of a target variable: configuration key first, then the environment."""
+    env = os.environ if environ is None else environ
+    key = _CONFIG_KEYS.get(variable, variable.lower())
+    value = (configuration or {}).get(key) or env.get(variable) or ""
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The site under test, as the faults and probes see it."""
+
+    site_url: str
+    distribution_id: str
+    origin_bucket: str
+    region: str
+    endpoint_url: str | None
+
+    @property
+    def is_sandbox(self) -> bool:
+        """True when the AWS APIs are the local sandbox's (an endpoint on loopback)."""
+        if not self.endpoint_url:
+            return False
+        host = self.endpoint_url.split("//", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+        return host in {"127.0.0.1", "localhost", "[::1]"} or host.startswith("127.")
+
+    @property
+    def key(self) -> str:
+        """A stable name for the target, used by the ledger and the per-target lock."""
+        where = self.endpoint_url or f"aws/{self.region}"
+        return f"{where}|{self.distribution_id or '-'}|{self.origin_bucket or '-'}"
+
+    @property
+    def label(self) -> str:
+        """How reports and messages name the target."""
+        kind = "sandbox" if self.is_sandbox else "aws"
+        distribution = self.distribution_id or "-"
+        return f"{kind}: distribution {distribution}, bucket {self.origin_bucket or '-'}"
+
+    @classmethod
+    def resolve(
+        cls,
+        configuration: Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> "Target":
+        """Build the target from configuration and environment (nothing is required here)."""
+        env = os.environ if environ is None else environ
+        return cls(
+            site_url=configured_value("CHAOS_SITE_URL", configuration, env).rstrip("/"),
+            distribution_id=configured_value("CHAOS_DISTRIBUTION_ID", configuration, env),
+            origin_bucket=configured_value("CHAOS_ORIGIN_BUCKET", configuration, env),
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+        )
+
+    def require(self, *names: str) -> None:
+        """Raise a ConfigurationError naming every missing target variable among ``names``."""
+        values = {
+            "CHAOS_SITE_URL": self.site_url,
+            "CHAOS_DISTRIBUTION_ID": self.distribution_id,
+            "CHAOS_ORIGIN_BUCKET": self.origin_bucket,
+        }
+        missing = [name for name in names if not values.get(name)]
+        if missing:
+            raise ConfigurationError(
+                f"This needs {', '.join(missing)} to be set. Set the variable(s) to point at "
+                'your site, or run `chaos sandbox up` and `eval "$(chaos sandbox env)"` to use '
+                "the local sandbox."
+            )
