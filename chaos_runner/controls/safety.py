@@ -14,10 +14,15 @@ Declare it after the sandbox control::
         provider: {type: python, module: chaos_runner.controls.safety}
 """
 
+import contextlib
 import logging
 import os
+import signal
+import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 from chaos_runner.ledger import Ledger, TargetLock, restore_entries
@@ -81,7 +86,8 @@ def after_experiment_control(
     if _run is None:
         return
     ledger = Ledger()
-    reports = restore_entries(ledger, ledger.unrestored(_run.target.key, _run.run_id))
+    with _signals_held():
+        reports = restore_entries(ledger, ledger.unrestored(_run.target.key, _run.run_id))
     for report in reports:
         log = logger.info if report.ok else logger.error
         log(f"Restore: {report.entry.description}: {report.detail} ({report.seconds:.2f} s)")
@@ -109,6 +115,24 @@ def after_experiment_control(
             ],
             "restore_complete": not failed,
         }
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM while restoring: a second Ctrl-C must not cut a restore short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        logger.warning("Restoring the site: the run ends as soon as the restore completes.")
+
+    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def cleanup_control() -> None:

@@ -1,0 +1,193 @@
+"""Every file in experiments/ validates, and runs on the sandbox, with real `chaos` processes.
+
+Also the safety contract: a run interrupted by SIGTERM restores what it injected; a run
+killed with SIGKILL leaves a ledger entry that blocks the next run until `chaos rollback`
+restores it.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+
+from chaos_runner.sandbox.process import pid_alive
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPERIMENTS = sorted((ROOT / "experiments").glob("*.yaml"))
+CHAOS = [sys.executable, "-m", "chaostoolkit", "--no-version-check", "--no-log-file"]
+
+
+def chaos(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CHAOS, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS, ids=lambda p: p.name)
+def test_every_experiment_validates(experiment: Path, tmp_path: Path, clean_env: dict[str, str]) -> None:
+    result = chaos(["validate", str(experiment)], tmp_path, clean_env)
+
+    assert result.returncode == 0, result.stderr
+    assert "experiment syntax and semantic look valid" in result.stderr
+
+
+def test_there_are_experiments() -> None:
+    assert any(p.name == "origin-outage.yaml" for p in EXPERIMENTS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", EXPERIMENTS, ids=lambda p: p.name)
+def test_every_experiment_runs_on_an_auto_started_sandbox(
+    experiment: Path, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    journal_path = tmp_path / "journal.json"
+
+    result = chaos(["run", str(experiment), "--journal-path", str(journal_path)], tmp_path, clean_env)
+
+    output = result.stderr + result.stdout
+    assert result.returncode == 0, output
+    first_lines = "\n".join(output.splitlines()[:8])
+    assert "No CHAOS_* target set: starting the local sandbox for this run" in first_lines
+    assert "site (edge):" in output
+    journal = json.loads(journal_path.read_text())
+    assert journal["status"] == "completed"
+    assert journal["deviated"] is False
+    assert all(run["status"] == "succeeded" for run in journal["run"]), journal["run"]
+    assert journal["chaostoolkit-cdn"]["target"].startswith("sandbox: distribution ")
+    assert journal["chaostoolkit-cdn"]["restore_complete"] is True
+    assert "Sandbox stopped" in output
+    assert not (tmp_path / ".chaos" / "sandbox.json").exists()
+    ledger = [json.loads(line) for line in (tmp_path / ".chaos" / "ledger.jsonl").read_text().splitlines()]
+    opened = {r["id"] for r in ledger if r["event"] == "open"}
+    restored = {r["id"] for r in ledger if r["event"] == "restored"}
+    assert opened and opened == restored
+
+
+def test_the_origin_outage_journal_records_what_the_edge_served(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    journal_path = tmp_path / "journal.json"
+    experiment = ROOT / "experiments" / "origin-outage.yaml"
+
+    result = chaos(["run", str(experiment), "--journal-path", str(journal_path)], tmp_path, clean_env)
+
+    assert result.returncode == 0, result.stderr
+    runs = {run["activity"]["name"]: run for run in json.loads(journal_path.read_text())["run"]}
+    cached = runs["cached-pages-are-still-served"]["output"]
+    assert {page["status"] for page in cached.values()} == {200}
+    assert all("Hit" in page["x_cache"] for page in cached.values())
+    uncached = runs["pages-not-warmed-during-the-outage"]["output"]
+    assert {page["status"] for page in uncached.values()} == {403}
+    assert runs["deny-origin-reads"]["output"]["status_after"] == 403
+
+
+# --- interrupted runs -------------------------------------------------------------------
+
+
+@pytest.fixture
+def detached_sandbox(tmp_path: Path, clean_env: dict[str, str]) -> Any:
+    """A sandbox started with `chaos sandbox up --detach` in tmp_path; stopped after."""
+    up = chaos(["sandbox", "up", "--detach", "--aws-port", "0", "--edge-port", "0"], tmp_path, clean_env)
+    assert up.returncode == 0, up.stderr
+    state = json.loads((tmp_path / ".chaos" / "sandbox.json").read_text())
+    yield state
+    chaos(["sandbox", "down"], tmp_path, clean_env)
+
+
+def bucket_policy(state: dict[str, Any]) -> str:
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=state["aws_endpoint_url"],
+        region_name=state["region"],
+        aws_access_key_id="sandbox",
+        aws_secret_access_key="sandbox-secret",
+    )
+    policy: str = s3.get_bucket_policy(Bucket=state["bucket"])["Policy"]
+    return policy
+
+
+def slow_outage(tmp_path: Path) -> Path:
+    """origin-outage.yaml with a long pause after the injection (time to send a signal)."""
+    experiment = yaml.safe_load((ROOT / "experiments" / "origin-outage.yaml").read_text())
+    for activity in experiment["method"]:
+        if activity["name"] == "deny-origin-reads":
+            activity["pauses"] = {"after": 60}
+    path = tmp_path / "slow-outage.yaml"
+    path.write_text(yaml.safe_dump(experiment))
+    return path
+
+
+def start_run_and_wait_for_injection(tmp_path: Path, env: dict[str, str], state: dict[str, Any]) -> subprocess.Popen[str]:
+    run = subprocess.Popen(
+        [*CHAOS, "run", str(slow_outage(tmp_path)), "--journal-path", str(tmp_path / "journal.json")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if '"Deny"' in bucket_policy(state).replace(" ", ""):
+            return run
+        assert run.poll() is None, run.stderr.read() if run.stderr else ""
+        time.sleep(0.1)
+    run.kill()
+    pytest.fail("the run did not inject the outage within 60 s")
+
+
+def test_sigterm_during_the_method_still_restores(
+    tmp_path: Path, clean_env: dict[str, str], detached_sandbox: dict[str, Any]
+) -> None:
+    before = bucket_policy(detached_sandbox)
+    run = start_run_and_wait_for_injection(tmp_path, clean_env, detached_sandbox)
+
+    run.send_signal(signal.SIGTERM)
+    _, stderr = run.communicate(timeout=60)
+
+    assert bucket_policy(detached_sandbox) == before, stderr
+    journal = json.loads((tmp_path / "journal.json").read_text())
+    assert journal["status"] == "interrupted"
+    assert journal["chaostoolkit-cdn"]["restore_complete"] is True
+    assert pid_alive(detached_sandbox["pid"])  # a sandbox the run did not start is left up
+
+
+def test_after_sigkill_the_next_run_refuses_and_chaos_rollback_restores(
+    tmp_path: Path, clean_env: dict[str, str], detached_sandbox: dict[str, Any]
+) -> None:
+    before = bucket_policy(detached_sandbox)
+    run = start_run_and_wait_for_injection(tmp_path, clean_env, detached_sandbox)
+
+    os.killpg(run.pid, signal.SIGKILL)
+    run.communicate(timeout=30)
+    assert bucket_policy(detached_sandbox) != before  # the kill left the outage in place
+
+    refused = chaos(
+        ["run", str(ROOT / "experiments" / "origin-outage.yaml"), "--journal-path", str(tmp_path / "j2.json")],
+        tmp_path,
+        clean_env,
+    )
+    assert refused.returncode == 1
+    assert "unrestored fault(s)" in refused.stderr
+    assert "Run `chaos rollback`" in refused.stderr
+    assert json.loads((tmp_path / "j2.json").read_text())["status"] == "interrupted"
+
+    listed = chaos(["rollback", "--list"], tmp_path, clean_env)
+    assert listed.returncode == 0
+    assert "origin outage: bucket policy of" in listed.stdout
+    assert bucket_policy(detached_sandbox) != before  # --list changes nothing
+
+    rolled_back = chaos(["rollback"], tmp_path, clean_env)
+    assert rolled_back.returncode == 0, rolled_back.stderr
+    assert "Every fault is restored." in rolled_back.stdout
+    assert bucket_policy(detached_sandbox) == before
+    assert "Nothing to restore" in chaos(["rollback"], tmp_path, clean_env).stdout

@@ -1,0 +1,147 @@
+"""deny_origin_reads on the running sandbox: inject, see it at the edge, restore exactly."""
+
+import json
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any
+
+import boto3
+import pytest
+from chaoslib.exceptions import ActivityFailed
+
+from chaos_runner.faults.ledger import restore_injected_faults
+from chaos_runner.faults.s3 import deny_origin_reads
+from chaos_runner.ledger import EntryState, Ledger
+from chaos_runner.sandbox.state import SandboxInfo
+
+
+def s3_client(sandbox: SandboxInfo) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=sandbox.aws_endpoint_url,
+        region_name=sandbox.region,
+        aws_access_key_id="sandbox",
+        aws_secret_access_key="sandbox-secret",
+    )
+
+
+def edge_get(sandbox: SandboxInfo, path: str) -> tuple[int, str]:
+    """Status and X-Cache of one GET at the edge."""
+    try:
+        with urllib.request.urlopen(sandbox.edge_url + path, timeout=10) as response:
+            return response.status, response.headers.get("X-Cache", "")
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("X-Cache", "")
+
+
+def forget_at_the_edge(sandbox: SandboxInfo, *paths: str) -> None:
+    boto3.client(
+        "cloudfront",
+        endpoint_url=sandbox.aws_endpoint_url,
+        region_name=sandbox.region,
+        aws_access_key_id="sandbox",
+        aws_secret_access_key="sandbox-secret",
+    ).create_invalidation(
+        DistributionId=sandbox.distribution_id,
+        InvalidationBatch={
+            "Paths": {"Quantity": len(paths), "Items": list(paths)},
+            "CallerReference": uuid.uuid4().hex,
+        },
+    )
+
+
+def test_cached_pages_survive_uncached_fail_and_the_policy_comes_back_byte_for_byte(
+    sandbox_env: SandboxInfo,
+) -> None:
+    s3 = s3_client(sandbox_env)
+    before = s3.get_bucket_policy(Bucket=sandbox_env.bucket)["Policy"]
+    forget_at_the_edge(sandbox_env, "/", "/posts/invalidations/")
+    assert edge_get(sandbox_env, "/") == (200, "Miss from cloudfront")
+
+    result = deny_origin_reads(verify_key="index.html")
+
+    assert result["status_before"] == 200
+    assert result["status_after"] == 403
+    assert json.loads(s3.get_bucket_policy(Bucket=sandbox_env.bucket)["Policy"])[
+        "Statement"
+    ][0]["Effect"] == "Deny"
+    assert edge_get(sandbox_env, "/") == (200, "Hit from cloudfront")
+    assert edge_get(sandbox_env, "/posts/invalidations/") == (403, "Error from cloudfront")
+    [entry] = Ledger().unrestored()
+    assert entry.undo["prior_policy"] == before
+
+    restored = restore_injected_faults(scope="target")
+
+    assert restored["count"] == 1
+    assert s3.get_bucket_policy(Bucket=sandbox_env.bucket)["Policy"] == before
+    assert [e.state for e in Ledger().entries()] == [EntryState.RESTORED]
+    forget_at_the_edge(sandbox_env, "/posts/invalidations/")  # the 403 was cached (10 s)
+    assert edge_get(sandbox_env, "/posts/invalidations/") == (200, "Miss from cloudfront")
+
+
+def test_a_policy_changed_by_hand_since_the_fault_is_a_conflict_and_left_alone(
+    sandbox_env: SandboxInfo,
+) -> None:
+    s3 = s3_client(sandbox_env)
+    before = s3.get_bucket_policy(Bucket=sandbox_env.bucket)["Policy"]
+    deny_origin_reads()
+    by_hand = json.loads(before)
+    by_hand["Statement"][0]["Sid"] = "FixedByHand"
+    s3.put_bucket_policy(Bucket=sandbox_env.bucket, Policy=json.dumps(by_hand))
+    try:
+        with pytest.raises(ActivityFailed, match="was changed since the outage fault"):
+            restore_injected_faults(scope="target")
+
+        assert json.loads(s3.get_bucket_policy(Bucket=sandbox_env.bucket)["Policy"]) == by_hand
+        assert [e.state for e in Ledger().entries()] == [EntryState.CONFLICT]
+    finally:
+        s3.put_bucket_policy(Bucket=sandbox_env.bucket, Policy=before)
+
+
+def test_restore_is_idempotent_when_someone_already_put_the_policy_back(
+    sandbox_env: SandboxInfo,
+) -> None:
+    s3 = s3_client(sandbox_env)
+    before = s3.get_bucket_policy(Bucket=sandbox_env.bucket)["Policy"]
+    deny_origin_reads()
+    s3.put_bucket_policy(Bucket=sandbox_env.bucket, Policy=before)
+
+    first = restore_injected_faults(scope="target")
+    second = restore_injected_faults(scope="target")
+
+    assert first["restored"][0]["detail"].endswith("already as before")
+    assert second["count"] == 0
+    assert s3.get_bucket_policy(Bucket=sandbox_env.bucket)["Policy"] == before
+
+
+def test_a_bucket_without_a_policy_is_left_without_one(sandbox_env: SandboxInfo) -> None:
+    s3 = s3_client(sandbox_env)
+    before = s3.get_bucket_policy(Bucket=sandbox_env.bucket)["Policy"]
+    s3.delete_bucket_policy(Bucket=sandbox_env.bucket)
+    try:
+        result = deny_origin_reads()
+        restore_injected_faults(scope="target")
+
+        assert result["had_policy"] is False
+        assert result["status_before"] == 403  # a bucket with no policy is not public
+        with pytest.raises(s3.exceptions.ClientError, match="NoSuchBucketPolicy"):
+            s3.get_bucket_policy(Bucket=sandbox_env.bucket)
+    finally:
+        s3.put_bucket_policy(Bucket=sandbox_env.bucket, Policy=before)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"bucket": "no-such-bucket"}, "AWS refused to list the objects of bucket no-such-bucket"),
+        ({"verify_timeout": -1}, "verify_timeout must be between 0 and 600 seconds"),
+    ],
+)
+def test_bad_arguments_fail_with_a_sentence_and_inject_nothing(
+    sandbox_env: SandboxInfo, arguments: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ActivityFailed, match=message):
+        deny_origin_reads(**arguments)
+
+    assert Ledger().entries() == []
