@@ -64,17 +64,25 @@ def main() -> None:
 
     starts, reported = [], []
     for _ in range(max(3, args.runs // 3)):
-        starts.append(timed([*chaos, "sandbox", "up", "--detach", "--aws-port", "0", "--edge-port", "0"], work))
-        reported.append(json.loads((work / ".chaos" / "sandbox.json").read_text())["startup_seconds"])
+        starts.append(
+            timed(
+                [*chaos, "sandbox", "up", "--detach", "--aws-port", "0", "--edge-port", "0"], work
+            )
+        )
+        reported.append(
+            json.loads((work / ".chaos" / "sandbox.json").read_text())["startup_seconds"]
+        )
         subprocess.run([*chaos, "sandbox", "down"], cwd=work, check=True, capture_output=True)
 
     experiment = str(ROOT / "experiments" / "origin-outage.yaml")
     run = timed([*chaos, "run", experiment, "--journal-path", str(work / "journal.json")], work)
 
-    print(f"chaos --version with the extension:    {with_plugin * 1000:7.0f} ms (median of {args.runs})")
+    runs = args.runs
+    print(f"chaos --version with the extension:    {with_plugin * 1000:7.0f} ms (median of {runs})")
     print(f"chaos --version without the extension: {without_plugin * 1000:7.0f} ms")
     print(f"ratio:                                  {with_plugin / without_plugin:7.2f}x")
-    print(f"sandbox up --detach until it serves:    {statistics.median(starts):7.2f} s (median of {len(starts)})")
+    start = statistics.median(starts)
+    print(f"sandbox up --detach until it serves:    {start:7.2f} s (median of {len(starts)})")
     print(f"  of which the stack's own start:       {statistics.median(reported):7.2f} s")
     print(f"chaos run experiments/origin-outage.yaml: {run:5.1f} s (auto-started sandbox included)")
 

@@ -4,22 +4,37 @@ Every call builds its own session (no module-level caches, no default session), 
 restore from the ledger reaches the endpoint the fault used, whatever the environment.
 """
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from chaos_runner._errors import AwsCallError
+from chaos_runner.target import is_loopback_url
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudfront import CloudFrontClient
     from mypy_boto3_s3 import S3Client
 
-__all__ = ["aws_errors", "cloudfront_client", "error_code", "s3_client"]
+__all__ = ["aws_errors", "boto3_session", "cloudfront_client", "error_code", "s3_client"]
 
 
-def _session(region: str) -> Any:
+def boto3_session(region: str, endpoint_url: str | None) -> Any:
+    """A session of its own; for the sandbox (a loopback endpoint), its dummy credentials.
+
+    `chaos rollback` may run in a shell with no AWS variables: a restore of a sandbox fault
+    must still reach the sandbox, which accepts any key.
+    """
     import boto3
 
+    if is_loopback_url(endpoint_url):
+        from chaos_runner.sandbox.state import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY
+
+        return boto3.session.Session(
+            region_name=region,
+            aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID") or SANDBOX_ACCESS_KEY,
+            aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY") or SANDBOX_SECRET_KEY,
+        )
     return boto3.session.Session(region_name=region)
 
 
@@ -37,7 +52,7 @@ def _config(unsigned: bool = False) -> Any:
 
 def s3_client(region: str, endpoint_url: str | None, unsigned: bool = False) -> "S3Client":
     """An S3 client; ``unsigned`` makes anonymous requests, as a site visitor's browser would."""
-    client: S3Client = _session(region).client(
+    client: S3Client = boto3_session(region, endpoint_url).client(
         "s3", endpoint_url=endpoint_url, config=_config(unsigned)
     )
     return client
@@ -45,7 +60,7 @@ def s3_client(region: str, endpoint_url: str | None, unsigned: bool = False) -> 
 
 def cloudfront_client(region: str, endpoint_url: str | None) -> "CloudFrontClient":
     """A CloudFront client (a global service; the region only names the session's)."""
-    client: CloudFrontClient = _session(region).client(
+    client: CloudFrontClient = boto3_session(region, endpoint_url).client(
         "cloudfront", endpoint_url=endpoint_url, config=_config()
     )
     return client

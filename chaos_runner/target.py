@@ -10,10 +10,17 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from chaos_runner._errors import ConfigurationError
 
-__all__ = ["TARGET_VARIABLES", "Target", "configured_value", "target_variables_set"]
+__all__ = [
+    "TARGET_VARIABLES",
+    "Target",
+    "configured_value",
+    "is_loopback_url",
+    "target_variables_set",
+]
 
 #: The environment variables that name a target. With none of them set, ``chaos run``
 #: starts the sandbox.
@@ -24,6 +31,12 @@ _CONFIG_KEYS = {
     "CHAOS_DISTRIBUTION_ID": "distribution_id",
     "CHAOS_ORIGIN_BUCKET": "origin_bucket",
 }
+
+
+def is_loopback_url(url: str | None) -> bool:
+    """True when ``url`` names this machine (127.0.0.0/8, localhost or ::1)."""
+    host = urlsplit(url).hostname or "" if url else ""
+    return host in {"localhost", "::1"} or host.startswith("127.")
 
 
 def target_variables_set(environ: Mapping[str, str] | None = None) -> list[str]:
@@ -55,10 +68,7 @@ class Target:
     @property
     def is_sandbox(self) -> bool:
         """True when the AWS APIs are the local sandbox's (an endpoint on loopback)."""
-        if not self.endpoint_url:
-            return False
-        host = self.endpoint_url.split("//", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
-        return host in {"127.0.0.1", "localhost", "[::1]"} or host.startswith("127.")
+        return is_loopback_url(self.endpoint_url)
 
     @property
     def key(self) -> str:

@@ -4,7 +4,7 @@ import os
 from typing import Any
 
 from chaos_runner._errors import RestoreConflict
-from chaos_runner.faults._activity import activity
+from chaos_runner.activity import activity
 from chaos_runner.ledger import Ledger, restore_entries
 from chaos_runner.target import Target
 

@@ -10,8 +10,8 @@ import json
 from typing import Any
 
 from chaos_runner._errors import AwsCallError, ConfigurationError, FaultNotVerified, RestoreConflict
+from chaos_runner.activity import activity, target_ref
 from chaos_runner.aws import aws_errors, error_code, s3_client
-from chaos_runner.faults._activity import activity, target_ref
 from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, RestoreOutcome
 from chaos_runner.target import Target
 from chaos_runner.waiter import Wait
@@ -86,13 +86,18 @@ def _probe_key(s3: Any, bucket: str, verify_key: str) -> str:
 
 
 def _anonymous_status(anonymous: Any, bucket: str, key: str) -> int:
-    """The HTTP status a visitor gets reading ``key`` straight from the origin."""
+    """The HTTP status a visitor gets reading ``key`` straight from the origin.
+
+    A one-byte ranged GET, not a HEAD: moto denies every anonymous HEAD whatever the policy,
+    while on AWS both need s3:GetObject.
+    """
     from botocore.exceptions import ClientError
 
     try:
-        anonymous.head_object(Bucket=bucket, Key=key)
+        response = anonymous.get_object(Bucket=bucket, Key=key, Range="bytes=0-0")
     except ClientError as error:
         return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+    response["Body"].close()
     return 200
 
 

@@ -7,6 +7,7 @@ change made with boto3 or the AWS CLI is in effect at the edge when the API call
 """
 
 import logging
+import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -110,16 +111,30 @@ class ControlPlane:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         app = DomainDispatcherApplication(create_backend_app)
+        # Bind here rather than in werkzeug, which prints and exits when the port is taken.
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            self._server = make_server(
-                self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler
-            )
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((self._host, self._port))
+            listener.listen(128)
         except OSError as error:
+            listener.close()
             raise SandboxError(
                 f"The sandbox cannot listen on {self._host}:{self._port} for its AWS APIs "
-                f"({error.strerror or error}). Another sandbox or program holds the port: "
-                "stop it (`chaos sandbox down`) or pick another one with --aws-port."
+                f"({error.strerror or error}): the port is in use by another sandbox or "
+                "program. Stop it (`chaos sandbox down`) or pick another port with --aws-port."
             ) from error
+        try:
+            self._server = make_server(
+                self._host,
+                self._port,
+                app,
+                threaded=True,
+                request_handler=MotoRequestHandler,
+                fd=listener.fileno(),
+            )
+        finally:
+            listener.close()  # werkzeug holds its own duplicate of the descriptor
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="sandbox-moto", daemon=True
         )

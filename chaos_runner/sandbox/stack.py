@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chaos_runner._errors import SandboxError
+from chaos_runner.aws import cloudfront_client, s3_client
 from chaos_runner.sandbox import demo
 from chaos_runner.sandbox.controlplane import (
     CloudFrontListener,
     ControlPlane,
     listen_to_cloudfront,
 )
-from chaos_runner.sandbox.state import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY, SandboxInfo
+from chaos_runner.sandbox.state import SandboxInfo
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -136,14 +137,7 @@ class SandboxStack:
 
     def _seed(self, endpoint: str) -> str:
         """Create the demo bucket, site, policy and distribution; return the distribution id."""
-        import boto3
-
-        session = boto3.session.Session(
-            aws_access_key_id=SANDBOX_ACCESS_KEY,
-            aws_secret_access_key=SANDBOX_SECRET_KEY,
-            region_name=demo.REGION,
-        )
-        s3 = session.client("s3", endpoint_url=endpoint)
+        s3 = s3_client(demo.REGION, endpoint)
         s3.create_bucket(Bucket=demo.BUCKET)
         upload_site(s3, demo.BUCKET, self.settings.site_dir or demo.site_root())
         s3.put_bucket_website(
@@ -154,7 +148,7 @@ class SandboxStack:
             },
         )
         s3.put_bucket_policy(Bucket=demo.BUCKET, Policy=demo.public_read_policy(demo.BUCKET))
-        cloudfront = session.client("cloudfront", endpoint_url=endpoint)
+        cloudfront = cloudfront_client(demo.REGION, endpoint)
         created = cloudfront.create_distribution(
             DistributionConfig=demo.demo_distribution_config(f"sandbox-{uuid.uuid4()}")  # type: ignore[arg-type]
         )
@@ -172,8 +166,8 @@ class SandboxStack:
         except OSError as error:
             raise SandboxError(
                 f"The sandbox cannot listen on {self.settings.host}:{port} for its {what} "
-                f"({error.strerror or error}). Another sandbox or program holds the port: "
-                "stop it (`chaos sandbox down`) or pick another one with --edge-port."
+                f"({error.strerror or error}): the port is in use by another sandbox or "
+                "program. Stop it (`chaos sandbox down`) or pick another port with --edge-port."
             ) from error
         server = site._server  # aiohttp exposes the bound port only here
         sockets = getattr(server, "sockets", None) or []

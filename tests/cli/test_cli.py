@@ -1,7 +1,6 @@
 """The `chaos` subcommands as a user runs them: real processes, real exit codes."""
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -157,8 +156,8 @@ def test_sandbox_up_status_env_down_leave_no_process_behind(
     assert f"Sandbox stopped (pid {state['pid']})" in down.stdout
     assert not pid_alive(state["pid"])
     assert not (tmp_path / ".chaos" / "sandbox.json").exists()
-    with socket.socket() as probe:  # the edge port is free again
-        probe.bind(("127.0.0.1", int(state["edge_url"].rsplit(":", 1)[1])))
+    with socket.socket() as probe, pytest.raises(ConnectionRefusedError):  # nothing listens
+        probe.connect(("127.0.0.1", int(state["edge_url"].rsplit(":", 1)[1])))
 
 
 def test_a_stale_state_file_is_cleaned_up(tmp_path: Path, clean_env: dict[str, str]) -> None:

@@ -25,14 +25,24 @@ EXPERIMENTS = sorted((ROOT / "experiments").glob("*.yaml"))
 CHAOS = [sys.executable, "-m", "chaostoolkit", "--no-version-check", "--no-log-file"]
 
 
-def chaos(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def chaos(
+    args: list[str], cwd: Path, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*CHAOS, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        [*CHAOS, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS, ids=lambda p: p.name)
-def test_every_experiment_validates(experiment: Path, tmp_path: Path, clean_env: dict[str, str]) -> None:
+def test_every_experiment_validates(
+    experiment: Path, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
     result = chaos(["validate", str(experiment)], tmp_path, clean_env)
 
     assert result.returncode == 0, result.stderr
@@ -50,7 +60,9 @@ def test_every_experiment_runs_on_an_auto_started_sandbox(
 ) -> None:
     journal_path = tmp_path / "journal.json"
 
-    result = chaos(["run", str(experiment), "--journal-path", str(journal_path)], tmp_path, clean_env)
+    result = chaos(
+        ["run", str(experiment), "--journal-path", str(journal_path)], tmp_path, clean_env
+    )
 
     output = result.stderr + result.stdout
     assert result.returncode == 0, output
@@ -65,7 +77,9 @@ def test_every_experiment_runs_on_an_auto_started_sandbox(
     assert journal["chaostoolkit-cdn"]["restore_complete"] is True
     assert "Sandbox stopped" in output
     assert not (tmp_path / ".chaos" / "sandbox.json").exists()
-    ledger = [json.loads(line) for line in (tmp_path / ".chaos" / "ledger.jsonl").read_text().splitlines()]
+    ledger = [
+        json.loads(line) for line in (tmp_path / ".chaos" / "ledger.jsonl").read_text().splitlines()
+    ]
     opened = {r["id"] for r in ledger if r["event"] == "open"}
     restored = {r["id"] for r in ledger if r["event"] == "restored"}
     assert opened and opened == restored
@@ -77,7 +91,9 @@ def test_the_origin_outage_journal_records_what_the_edge_served(
     journal_path = tmp_path / "journal.json"
     experiment = ROOT / "experiments" / "origin-outage.yaml"
 
-    result = chaos(["run", str(experiment), "--journal-path", str(journal_path)], tmp_path, clean_env)
+    result = chaos(
+        ["run", str(experiment), "--journal-path", str(journal_path)], tmp_path, clean_env
+    )
 
     assert result.returncode == 0, result.stderr
     runs = {run["activity"]["name"]: run for run in json.loads(journal_path.read_text())["run"]}
@@ -95,7 +111,9 @@ def test_the_origin_outage_journal_records_what_the_edge_served(
 @pytest.fixture
 def detached_sandbox(tmp_path: Path, clean_env: dict[str, str]) -> Any:
     """A sandbox started with `chaos sandbox up --detach` in tmp_path; stopped after."""
-    up = chaos(["sandbox", "up", "--detach", "--aws-port", "0", "--edge-port", "0"], tmp_path, clean_env)
+    up = chaos(
+        ["sandbox", "up", "--detach", "--aws-port", "0", "--edge-port", "0"], tmp_path, clean_env
+    )
     assert up.returncode == 0, up.stderr
     state = json.loads((tmp_path / ".chaos" / "sandbox.json").read_text())
     yield state
@@ -125,9 +143,17 @@ def slow_outage(tmp_path: Path) -> Path:
     return path
 
 
-def start_run_and_wait_for_injection(tmp_path: Path, env: dict[str, str], state: dict[str, Any]) -> subprocess.Popen[str]:
+def start_run_and_wait_for_injection(
+    tmp_path: Path, env: dict[str, str], state: dict[str, Any]
+) -> subprocess.Popen[str]:
     run = subprocess.Popen(
-        [*CHAOS, "run", str(slow_outage(tmp_path)), "--journal-path", str(tmp_path / "journal.json")],
+        [
+            *CHAOS,
+            "run",
+            str(slow_outage(tmp_path)),
+            "--journal-path",
+            str(tmp_path / "journal.json"),
+        ],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -172,7 +198,12 @@ def test_after_sigkill_the_next_run_refuses_and_chaos_rollback_restores(
     assert bucket_policy(detached_sandbox) != before  # the kill left the outage in place
 
     refused = chaos(
-        ["run", str(ROOT / "experiments" / "origin-outage.yaml"), "--journal-path", str(tmp_path / "j2.json")],
+        [
+            "run",
+            str(ROOT / "experiments" / "origin-outage.yaml"),
+            "--journal-path",
+            str(tmp_path / "j2.json"),
+        ],
         tmp_path,
         clean_env,
     )

@@ -63,9 +63,12 @@ def test_cached_pages_survive_uncached_fail_and_the_policy_comes_back_byte_for_b
 
     assert result["status_before"] == 200
     assert result["status_after"] == 403
-    assert json.loads(s3.get_bucket_policy(Bucket=sandbox_env.bucket)["Policy"])[
-        "Statement"
-    ][0]["Effect"] == "Deny"
+    assert (
+        json.loads(s3.get_bucket_policy(Bucket=sandbox_env.bucket)["Policy"])["Statement"][0][
+            "Effect"
+        ]
+        == "Deny"
+    )
     assert edge_get(sandbox_env, "/") == (200, "Hit from cloudfront")
     assert edge_get(sandbox_env, "/posts/invalidations/") == (403, "Error from cloudfront")
     [entry] = Ledger().unrestored()

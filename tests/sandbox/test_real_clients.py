@@ -57,7 +57,14 @@ def test_aws_s3_cp_then_create_invalidation_changes_what_the_edge_serves(
     finally:
         aws(["s3", "cp", str(site_root()), f"s3://{sandbox.bucket}", "--recursive"], sandbox)
         aws(
-            ["cloudfront", "create-invalidation", "--distribution-id", sandbox.distribution_id, "--paths", "/*"],
+            [
+                "cloudfront",
+                "create-invalidation",
+                "--distribution-id",
+                sandbox.distribution_id,
+                "--paths",
+                "/*",
+            ],
             sandbox,
         )
     assert edge_body(sandbox, "/about/")[0] == original
