@@ -14,9 +14,17 @@ from chaos_runner.target import is_loopback_url
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudfront import CloudFrontClient
+    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_s3 import S3Client
 
-__all__ = ["aws_errors", "boto3_session", "cloudfront_client", "error_code", "s3_client"]
+__all__ = [
+    "aws_errors",
+    "boto3_session",
+    "cloudfront_client",
+    "cloudwatch_client",
+    "error_code",
+    "s3_client",
+]
 
 
 def boto3_session(region: str, endpoint_url: str | None) -> Any:
@@ -62,6 +70,14 @@ def cloudfront_client(region: str, endpoint_url: str | None) -> "CloudFrontClien
     """A CloudFront client (a global service; the region only names the session's)."""
     client: CloudFrontClient = boto3_session(region, endpoint_url).client(
         "cloudfront", endpoint_url=endpoint_url, config=_config()
+    )
+    return client
+
+
+def cloudwatch_client(region: str, endpoint_url: str | None) -> "CloudWatchClient":
+    """A CloudWatch client. CloudFront's metrics live in us-east-1 (dimension Region=Global)."""
+    client: CloudWatchClient = boto3_session(region, endpoint_url).client(
+        "cloudwatch", endpoint_url=endpoint_url, config=_config()
     )
     return client
 

@@ -82,6 +82,8 @@ class LedgerEntry:
     state: EntryState = EntryState.OPEN
     detail: str = ""
     events: tuple[str, ...] = field(default=())
+    #: When the entry got its current state other than open (restored, conflict, ...).
+    closed_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,10 @@ class RestoreReport:
 #: kind -> "module:function" of its restorer, imported on use.
 RESTORERS: dict[str, str] = {
     "bucket_policy": "chaos_runner.faults.s3:restore_bucket_policy",
+    "objects": "chaos_runner.faults.objects:restore_objects",
+    "distribution_config": "chaos_runner.faults.cloudfront:restore_distribution_config",
+    "invalidation": "chaos_runner.faults.cloudfront:record_irreversible",
+    "origin_link": "chaos_runner.faults.origin_link:restore_origin_link",
 }
 
 
@@ -186,6 +192,7 @@ class Ledger:
                     state=EntryState(record["event"]),
                     detail=str(record.get("detail", "")),
                     events=(*old.events, str(record["event"])),
+                    closed_at=float(record.get("at", 0.0)),
                 )
         return list(entries.values())
 

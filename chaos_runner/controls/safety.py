@@ -25,10 +25,17 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+from chaos_runner import runsignals
 from chaos_runner.ledger import Ledger, TargetLock, restore_entries
 from chaos_runner.target import Target
 
-__all__ = ["after_experiment_control", "before_experiment_control", "cleanup_control"]
+__all__ = [
+    "after_activity_control",
+    "after_experiment_control",
+    "after_method_control",
+    "before_experiment_control",
+    "cleanup_control",
+]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -38,6 +45,8 @@ class _Run:
     run_id: str
     target: Target
     lock: TargetLock
+    last_foreground: str | None
+    previous_handlers: dict[int, Any]
 
 
 # Global state, in one labelled place: the run this process is executing (one at a time).
@@ -71,8 +80,47 @@ def before_experiment_control(
         )
     run_id = uuid.uuid4().hex[:12]
     os.environ["CHAOS_RUN_ID"] = run_id
-    _run = _Run(run_id, target, lock)
+    runsignals.reset()
+    foreground = [a for a in context.get("method", []) if not a.get("background")]
+    last = foreground[-1].get("name") if foreground else None
+    _run = _Run(run_id, target, lock, last, _chain_interruptions())
     logger.info(f"Target: {target.label}. Faults are recorded in {ledger.path} (run {run_id}).")
+
+
+def _chain_interruptions() -> dict[int, Any]:
+    """On SIGINT/SIGTERM, say the method is over, then let chaoslib's handler act."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous: dict[int, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        previous[sig] = handler
+
+        def chained(signum: int, frame: FrameType | None, handler: Any = handler) -> None:
+            runsignals.mark_method_over()
+            if callable(handler):
+                handler(signum, frame)
+            elif handler == signal.SIG_DFL:
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+
+        signal.signal(sig, chained)
+    return previous
+
+
+def after_activity_control(context: dict[str, Any], state: Any = None, **kwargs: Any) -> None:
+    """Once the method's last foreground activity has ended, tell the background probes."""
+    if (
+        _run is not None
+        and context.get("name") == _run.last_foreground
+        and not context.get("background")
+    ):
+        runsignals.mark_method_over()
+
+
+def after_method_control(context: dict[str, Any], state: Any = None, **kwargs: Any) -> None:
+    """The method is over (also when its last activity was not reached)."""
+    runsignals.mark_method_over()
 
 
 def after_experiment_control(
@@ -97,16 +145,28 @@ def after_experiment_control(
             f"{len(failed)} fault(s) could not be restored; the site may still be degraded. "
             "Run `chaos rollback` once the cause is fixed."
         )
+    entries = [e for e in ledger.entries() if e.run_id == _run.run_id]
+    if entries and not failed:
+        logger.info(f"All {len(entries)} fault(s) of this run are restored (or irreversible).")
     if isinstance(state, dict):
         state["chaostoolkit-cdn"] = {
             "target": _run.target.label,
             "site_url": _run.target.site_url,
             "run_id": _run.run_id,
             "ledger": str(ledger.path),
-            "restores": [
+            "faults": [
+                {
+                    "entry": e.id,
+                    "fault": e.description,
+                    "state": str(e.state),
+                    "detail": e.detail,
+                    "injected_at": e.created_at,
+                }
+                for e in entries
+            ],
+            "restored_at_end": [
                 {
                     "entry": r.entry.id,
-                    "fault": r.entry.description,
                     "state": str(r.state),
                     "detail": r.detail,
                     "seconds": round(r.seconds, 3),
@@ -139,5 +199,7 @@ def cleanup_control() -> None:
     """Release the target's lock."""
     global _run  # noqa: PLW0603 - the labelled run state above
     if _run is not None:
+        for sig, handler in _run.previous_handlers.items():
+            signal.signal(sig, handler)
         _run.lock.release()
         _run = None
