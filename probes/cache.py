@@ -38,6 +38,7 @@ import statistics
 from collections import Counter
 from typing import Any, TypedDict
 
+from chaos_runner.activity import activity
 from probes import _arguments, _client, _loop
 
 __all__ = ["AgeSeconds", "CacheStatistics", "PageCache", "cache_statistics"]
@@ -88,6 +89,7 @@ class CacheStatistics(TypedDict):
     pages: dict[str, PageCache]
 
 
+@activity
 def cache_statistics(
     paths: str | list[str] = "/",
     rounds: int = 1,

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from chaos_runner import AwsCallError
+from chaos_runner.activity import activity
 from chaos_runner.aws import aws_errors, cloudfront_client
 from chaos_runner.target import Target
 
@@ -77,6 +78,7 @@ def normalised_status(status: str) -> str:
     return _STATUSES.get(status.replace("_", "").replace(" ", "").lower(), status)
 
 
+@activity
 def distribution_status(
     distribution_id: str = "",
     configuration: Configuration = None,
@@ -105,6 +107,7 @@ def distribution_status(
     )
 
 
+@activity
 def invalidation_status(
     invalidation_id: str = "",
     distribution_id: str = "",

@@ -38,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from chaos_runner import ConfigurationError
+from chaos_runner.activity import activity
 from chaos_runner.aws import aws_errors, cloudfront_client, cloudwatch_client, error_code
 from chaos_runner.target import Target
 from probes import _arguments
@@ -113,6 +114,7 @@ class AlarmStates(TypedDict):
     ok: bool
 
 
+@activity
 def cloudfront_metrics(
     distribution_id: str = "",
     minutes: float = 15.0,
@@ -167,6 +169,7 @@ def cloudfront_metrics(
     )
 
 
+@activity
 def alarm_states(
     names: str | list[str] = "",
     prefix: str = "",

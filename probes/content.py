@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import quote
 
 from chaos_runner import ConfigurationError
+from chaos_runner.activity import activity
 from chaos_runner.aws import aws_errors, s3_client
 from chaos_runner.target import Target
 from probes import _arguments, _client, _loop
@@ -82,6 +83,7 @@ class IntegrityReport(TypedDict):
     ok: bool
 
 
+@activity
 def integrity(
     paths: str | list[str] = "",
     sample: int = 20,

@@ -69,6 +69,7 @@ from typing import Any, TypedDict
 
 from chaoslib.exceptions import ActivityFailed
 
+from chaos_runner.activity import activity
 from probes import _arguments, _client, _loop
 from probes._arguments import StatusSpec
 from probes.load import Bounds, ErrorCounts, LatencyMs, LoadPlan, Measurement, measure
@@ -113,6 +114,7 @@ class PageResponse(TypedDict):
 # -- probes ------------------------------------------------------------------------------
 
 
+@activity
 def availability(
     paths: str | list[str] = "/",
     requests: int = 20,
@@ -155,6 +157,7 @@ def availability(
     return measure(plan, bounds)
 
 
+@activity
 def latency_percentiles(
     paths: str | list[str] = "/",
     requests: int = 20,
@@ -188,6 +191,7 @@ def latency_percentiles(
     )
 
 
+@activity
 def responses(
     paths: str | list[str],
     timeout: float = 5.0,
@@ -201,6 +205,7 @@ def responses(
     return _responses(_arguments.site_url(configuration), paths, timeout)
 
 
+@activity
 def expect_responses(
     paths: str | list[str],
     status: int | str | list[int] | list[str] = 200,

@@ -69,6 +69,7 @@ from typing import Any, TypedDict
 
 import aiohttp
 
+from chaos_runner.activity import activity
 from probes import _arguments, _client, _loop
 from probes._arguments import PathSpec, StatusSpec
 from probes.histogram import LatencyHistogram, SparseHistogram
@@ -209,6 +210,7 @@ class Bounds:
 # -- the probe -----------------------------------------------------------------------------
 
 
+@activity
 def measurement(
     paths: PathSpec = "/",
     rate: float = 50.0,

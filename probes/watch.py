@@ -58,6 +58,7 @@ import aiohttp
 
 from chaos_runner import runsignals
 from chaos_runner._errors import LedgerError
+from chaos_runner.activity import activity
 from chaos_runner.ledger import Ledger
 from probes import _arguments, _client, _loop
 from probes._arguments import StatusSpec
@@ -166,6 +167,7 @@ class _Watch:
 # -- the probe -----------------------------------------------------------------------------
 
 
+@activity
 def health_timeline(
     paths: str | list[str] = "/",
     rate: float = 10.0,

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from chaoslib.exceptions import ActivityFailed
 
-from chaos_runner import ConfigurationError
 from probes import cache, content
 
 PRIMARY = b'<html><head><meta name="chaos-demo-origin" content="primary"></head>home</html>'
@@ -174,5 +174,5 @@ def test_a_sample_spreads_over_the_site_and_keeps_the_home_page(edge: Edge) -> N
 
 
 def test_a_build_dir_that_does_not_exist_is_a_configuration_error(edge: Edge) -> None:
-    with pytest.raises(ConfigurationError, match="is not a directory"):
+    with pytest.raises(ActivityFailed, match="is not a directory"):
         content.integrity(build_dir="/no/such/dir", configuration=edge.configuration)

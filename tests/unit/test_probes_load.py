@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from chaoslib.exceptions import ActivityFailed
 
-from chaos_runner import ConfigurationError
 from probes import load
 
 DELAY_S = 0.05
@@ -244,5 +244,5 @@ def test_several_processes_share_the_schedule(site: Site) -> None:
 def test_bad_arguments_are_configuration_errors(
     closed_port_url: str, arguments: dict[str, Any], complaint: str
 ) -> None:
-    with pytest.raises(ConfigurationError, match=re.escape(complaint)):
+    with pytest.raises(ActivityFailed, match=re.escape(complaint)):
         load.measurement(**arguments, configuration={"site_url": closed_port_url})

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from chaoslib.exceptions import ActivityFailed
 
-from chaos_runner import ConfigurationError
 from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, TargetRef
 from probes import watch
 from probes.watch import WatchResult
@@ -245,5 +245,5 @@ def test_the_watch_ends_with_the_method_when_no_fault_is_left_to_restore(
 
 
 def test_too_many_samples_is_a_configuration_error(site: Site) -> None:
-    with pytest.raises(ConfigurationError, match="more than the 36000 kept"):
+    with pytest.raises(ActivityFailed, match="more than the 36000 kept"):
         watch.health_timeline(rate=50, max_duration=3600, configuration=site.configuration)
