@@ -10,10 +10,11 @@ from typing import Annotated
 
 import typer
 
-from chaos_runner._errors import SandboxError
-from chaos_runner.cli._output import fail
+from chaos_runner._errors import ConfigurationError, SandboxError
+from chaos_runner.cli._output import ExitCode, fail
 from chaos_runner.sandbox.process import detach, find_running, serve, stop
-from chaos_runner.sandbox.stack import SandboxSettings
+from chaos_runner.sandbox.propagation import parse_duration
+from chaos_runner.sandbox.stack import DEFAULT_POPS, MAX_POPS, SandboxSettings
 from chaos_runner.sandbox.state import SandboxInfo, default_state_dir, default_state_file
 
 __all__ = ["app"]
@@ -30,10 +31,9 @@ DEFAULT_AWS_PORT = 4566
 DEFAULT_EDGE_PORT = 8480
 
 
-def _port(value: int) -> int:
+def _check_port(option: str, value: int) -> None:
     if not 0 <= value <= 65535:
-        raise typer.BadParameter(f"{value} is not a TCP port (0-65535; 0 picks a free one).")
-    return value
+        fail(f"{option} {value} is not a TCP port (0-65535; 0 picks a free one).", ExitCode.USAGE)
 
 
 @app.command()
@@ -42,11 +42,33 @@ def up(
         bool, typer.Option("--detach", "-d", help="Run in the background and return once ready.")
     ] = False,
     aws_port: Annotated[
-        int, typer.Option(help="Port of the AWS APIs (moto); 0 picks a free one.", callback=_port)
+        int, typer.Option(help="Port of the AWS APIs (moto); 0 picks a free one.")
     ] = DEFAULT_AWS_PORT,
     edge_port: Annotated[
-        int, typer.Option(help="Port of the site (the edge); 0 picks a free one.", callback=_port)
+        int,
+        typer.Option(
+            help="Port of the site (the edge's first POP; POP n listens on this + n - 1); "
+            "0 picks free ones."
+        ),
     ] = DEFAULT_EDGE_PORT,
+    admin_port: Annotated[
+        int,
+        typer.Option(help="Port of the admin API (origin link faults); 0 picks a free one."),
+    ] = 0,
+    pops: Annotated[
+        int,
+        typer.Option(
+            help="Edge locations (POPs), each with a cache of its own; header "
+            "X-Chaos-Pop: SBX2 picks one on any edge port."
+        ),
+    ] = DEFAULT_POPS,
+    propagation_delay: Annotated[
+        str,
+        typer.Option(
+            help="How long a CloudFront change (config, invalidation) takes to reach the "
+            "edge: 30s, 500ms, 2m or seconds. The API says InProgress meanwhile."
+        ),
+    ] = "0",
     site_dir: Annotated[
         Path | None,
         typer.Option(
@@ -58,7 +80,33 @@ def up(
     ] = None,
 ) -> None:
     """Start the sandbox (in the foreground unless --detach) on 127.0.0.1."""
-    settings = SandboxSettings("127.0.0.1", aws_port, edge_port, site_dir)
+    for option, value in (
+        ("--aws-port", aws_port),
+        ("--edge-port", edge_port),
+        ("--admin-port", admin_port),
+    ):
+        _check_port(option, value)
+    if not 1 <= pops <= MAX_POPS:
+        fail(f"--pops must be between 1 and {MAX_POPS}; got {pops}.", ExitCode.USAGE)
+    if edge_port and edge_port + pops - 1 > 65535:
+        fail(
+            f"--edge-port {edge_port} leaves no port for POP {pops} (it would be "
+            f"{edge_port + pops - 1}); pick a lower port.",
+            ExitCode.USAGE,
+        )
+    try:
+        delay = parse_duration(propagation_delay)
+    except ConfigurationError as error:
+        fail(str(error), ExitCode.USAGE)
+    settings = SandboxSettings(
+        "127.0.0.1",
+        aws_port,
+        edge_port,
+        site_dir,
+        pops=pops,
+        propagation_delay=delay,
+        admin_port=admin_port,
+    )
     state_file = default_state_file()
     if detach_:
         try:
@@ -119,7 +167,14 @@ def status(
     if as_json:
         typer.echo(
             json.dumps(
-                {"running": True, "site_answer": answer, **info.environment(), "pid": info.pid}
+                {
+                    "running": True,
+                    "site_answer": answer,
+                    **info.environment(),
+                    "pid": info.pid,
+                    "pop_urls": info.pop_urls,
+                    "propagation_delay": info.propagation_delay,
+                }
             )
         )
         return

@@ -27,11 +27,12 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 
 __all__ = [
     "DEFAULT_ERROR_CACHING_MIN_TTL",
+    "EDGE_HEADERS",
     "CacheDirectives",
     "CachedObject",
     "EdgeCache",
@@ -42,6 +43,9 @@ __all__ = [
 
 #: CloudFront caches an error for 10 s unless a custom error response says otherwise.
 DEFAULT_ERROR_CACHING_MIN_TTL = 10.0
+
+#: Headers the edge sets on every answer itself (lowercase); an origin's are not passed on.
+EDGE_HEADERS = frozenset({"x-cache", "via", "x-amz-cf-pop", "x-amz-cf-id"})
 
 _ALWAYS_CACHED_ERRORS = frozenset({404, 414, 500, 501, 502, 503, 504})
 _CACHED_WITH_MAX_AGE = frozenset({400, 403, 405, 412, 415})
@@ -169,6 +173,15 @@ class CachedObject:
     stale_if_error: float | None = None
     #: Never served more than this long past expiry (the behavior's MaxTTL).
     max_stale: float = 0.0
+    #: ``headers`` without the EDGE_HEADERS, computed once (the edge answers hits with it).
+    passed_headers: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
+    #: True when the origin sent an ``Age`` header (a hit replaces it with the edge's own).
+    origin_age: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        passed = tuple((n, v) for n, v in self.headers if n.lower() not in EDGE_HEADERS)
+        object.__setattr__(self, "passed_headers", passed)
+        object.__setattr__(self, "origin_age", any(n.lower() == "age" for n, _ in passed))
 
     def is_fresh(self, now: float) -> bool:
         """True while the object may be served without asking the origin."""

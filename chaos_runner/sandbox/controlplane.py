@@ -2,8 +2,23 @@
 
 moto's backends are process-wide state. This module is the one place that touches them:
 it starts and stops the werkzeug server, resets the backends on stop, and lets the edge
-listen to CloudFront API calls (``create_invalidation``, ``update_distribution``) so that a
-change made with boto3 or the AWS CLI is in effect at the edge when the API call returns.
+listen to CloudFront API calls (``create_invalidation``, ``update_distribution``).
+
+What the hooks change in moto's CloudFront, so that the API reads as CloudFront's does:
+
+- An invalidation is ``InProgress`` until the listener serving its distribution says it is
+  in effect at every POP, then ``Completed`` (moto alone says ``COMPLETED`` at once, which
+  boto3's ``invalidation_completed`` waiter never accepts). An invalidation of a
+  distribution no listener serves is ``Completed`` when created. The distribution's
+  ``InProgressInvalidationBatches`` counts the ones in progress.
+- A distribution is ``InProgress`` from ``update_distribution`` until the listener says
+  the new config is served, then ``Deployed``.
+- ``create_invalidation`` is refused with ``TooManyInvalidationsInProgress`` beyond
+  CloudFront's limits: 3,000 paths in progress per distribution, or 15 wildcard paths
+  (Developer Guide, "Concurrent invalidation request maximum").
+
+A listener that takes charge of a change calls the ``done`` callback it is given once the
+change is in effect; the callback may be called from any thread.
 """
 
 import logging
@@ -15,12 +30,29 @@ from typing import Any
 
 from chaos_runner._errors import SandboxError
 
-__all__ = ["CloudFrontListener", "ControlPlane", "listen_to_cloudfront"]
+__all__ = [
+    "MAX_PATHS_IN_PROGRESS",
+    "MAX_WILDCARD_PATHS_IN_PROGRESS",
+    "CloudFrontListener",
+    "ControlPlane",
+    "listen_to_cloudfront",
+]
 
-#: Called with (distribution id, invalidation paths) after moto stored an invalidation.
-InvalidationListener = Callable[[str, Sequence[str]], None]
-#: Called with the distribution id after moto stored a new DistributionConfig.
-ConfigListener = Callable[[str], None]
+#: CloudFront's limits on invalidation paths in progress per distribution.
+MAX_PATHS_IN_PROGRESS = 3000
+MAX_WILDCARD_PATHS_IN_PROGRESS = 15
+
+#: Marks a change as in effect (callable once, from any thread).
+Done = Callable[[], None]
+#: (distribution id, invalidation paths, done) -> True when the listener takes charge.
+InvalidationListener = Callable[[str, Sequence[str], Done], bool]
+#: (distribution id, done) -> True when the listener takes charge of the new config.
+ConfigListener = Callable[[str, Done], bool]
+
+_IN_PROGRESS = "InProgress"
+_COMPLETED = "Completed"
+#: The attribute (in a moto Distribution's __dict__) counting config changes in progress.
+_PENDING = "_sandbox_changes_in_progress"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +64,11 @@ class CloudFrontListener:
 
 
 # Global state, in one labelled place: the listeners of moto's (process-wide) CloudFront
-# backend, and whether its methods are already wrapped.
+# backend, and whether its classes are already patched. _STATE_LOCK guards the status
+# counters that moto's request threads and the sandbox's loop both change.
 _LISTENERS: list[CloudFrontListener] = []
 _HOOK_LOCK = threading.Lock()
+_STATE_LOCK = threading.Lock()
 _HOOKED = False
 
 
@@ -53,34 +87,101 @@ def listen_to_cloudfront(listener: CloudFrontListener) -> Callable[[], None]:
 
 
 def _install_hooks() -> None:
-    global _HOOKED  # noqa: PLW0603 - the one flag that guards wrapping moto's class once
+    global _HOOKED  # noqa: PLW0603 - the one flag that guards patching moto's classes once
     with _HOOK_LOCK:
         if _HOOKED:
             return
-        from moto.cloudfront.models import CloudFrontBackend
+        from moto.cloudfront.models import CloudFrontBackend, Distribution
 
         create_invalidation = CloudFrontBackend.create_invalidation
         update_distribution = CloudFrontBackend.update_distribution
+        managed_status: Any = Distribution.status  # moto's ManagedState property
 
         def hooked_create_invalidation(
             self: Any, dist_id: str, paths: list[str], caller_ref: str
         ) -> Any:
+            if dist_id in self.distributions:
+                _check_invalidation_limits(self.invalidations.get(dist_id) or (), paths)
             invalidation = create_invalidation(self, dist_id, paths, caller_ref)
-            for listener in list(_LISTENERS):
-                listener.on_invalidation(dist_id, list(paths))
+            _track_invalidation(invalidation, dist_id, list(paths))
             return invalidation
 
         def hooked_update_distribution(
             self: Any, dist_config: dict[str, Any], _id: str, if_match: bool
         ) -> Any:
             result = update_distribution(self, dist_config, _id, if_match)
-            for listener in list(_LISTENERS):
-                listener.on_config_change(_id)
+            _track_config_change(self.distributions[_id], _id)
             return result
+
+        def status(self: Any) -> str | None:
+            if self.__dict__.get(_PENDING, 0):
+                return _IN_PROGRESS
+            found: str | None = managed_status.fget(self)
+            return found
 
         CloudFrontBackend.create_invalidation = hooked_create_invalidation  # type: ignore[method-assign]
         CloudFrontBackend.update_distribution = hooked_update_distribution  # type: ignore[method-assign]
+        Distribution.status = property(status, managed_status.fset)  # type: ignore[method-assign,assignment]
         _HOOKED = True
+
+
+def _check_invalidation_limits(existing: Sequence[Any], paths: Sequence[str]) -> None:
+    from moto.cloudfront.exceptions import CloudFrontException
+
+    in_progress = [path for inv in existing if inv.status == _IN_PROGRESS for path in inv.paths]
+    wildcards = sum("*" in path for path in [*in_progress, *paths])
+    files = len(in_progress) + len(paths) - wildcards
+    if wildcards > MAX_WILDCARD_PATHS_IN_PROGRESS or files > MAX_PATHS_IN_PROGRESS:
+        raise CloudFrontException(
+            "TooManyInvalidationsInProgress",
+            "Processing your request will cause you to exceed the maximum number of "
+            f"in-progress invalidation paths ({MAX_PATHS_IN_PROGRESS} files, or "
+            f"{MAX_WILDCARD_PATHS_IN_PROGRESS} wildcard paths, per distribution); "
+            f"{len(in_progress)} paths are in progress.",
+        )
+
+
+def _track_invalidation(invalidation: Any, dist_id: str, paths: list[str]) -> None:
+    distribution = invalidation.distribution
+    with _STATE_LOCK:
+        invalidation.status = _IN_PROGRESS
+        distribution.in_progress_invalidation_batches += 1
+    completed = threading.Event()
+
+    def done() -> None:
+        with _STATE_LOCK:
+            if completed.is_set():
+                return
+            completed.set()
+            invalidation.status = _COMPLETED
+            distribution.in_progress_invalidation_batches -= 1
+
+    if not _notify(lambda listener: listener.on_invalidation(dist_id, paths, done)):
+        done()
+
+
+def _track_config_change(distribution: Any, dist_id: str) -> None:
+    with _STATE_LOCK:
+        distribution.__dict__[_PENDING] = distribution.__dict__.get(_PENDING, 0) + 1
+    deployed = threading.Event()
+
+    def done() -> None:
+        with _STATE_LOCK:
+            if deployed.is_set():
+                return
+            deployed.set()
+            distribution.__dict__[_PENDING] -= 1
+
+    if not _notify(lambda listener: listener.on_config_change(dist_id, done)):
+        done()
+
+
+def _notify(call: Callable[[CloudFrontListener], bool]) -> bool:
+    """Tell every listener; True when one of them took charge."""
+    taken = False
+    for listener in list(_LISTENERS):
+        taken = call(listener) or taken
+    return taken
 
 
 class ControlPlane:

@@ -3,6 +3,18 @@
 They mirror what the users of this tool run (see USERS.md): a bucket named after the host,
 website hosting with ``index.html``/``404.html``, a public-read bucket policy, and a
 distribution whose origin is the bucket's S3 *website* endpoint as a custom origin.
+
+High availability: a second bucket, :data:`FAILOVER_BUCKET`, holds the same site built with
+``HUGO_PARAMS_ORIGIN=secondary`` (every page says ``content="secondary"`` in its
+``chaos-demo-origin`` meta tag and "Served by the secondary origin" in its footer), and
+an origin group sends ``/posts/*`` to the main bucket with failover to that one on
+:data:`FAILOVER_STATUS_CODES`. Why only ``/posts/*``: moto refuses an origin group as the
+default behavior's target, and the rest of the site keeps the single-origin behavior that
+the origin-outage experiment observes. Why 500, 502, 503 and 504 and not 403/404: the
+origins are website endpoints (custom origins), where a 404 is a page that is missing from
+both copies and a 403 is the bucket policy refusing reads, a mistake the origin-outage
+experiment wants to see rather than have masked. A team whose origin is an S3 REST
+endpoint, where a missing object answers 403, would add 403 and 404.
 """
 
 import json
@@ -12,6 +24,12 @@ from typing import Any
 
 __all__ = [
     "BUCKET",
+    "FAILOVER_BUCKET",
+    "FAILOVER_ORIGIN_ID",
+    "FAILOVER_PATH_PATTERN",
+    "FAILOVER_STATUS_CODES",
+    "ORIGIN_GROUP_ID",
+    "ORIGIN_ID",
     "REGION",
     "demo_distribution_config",
     "public_read_policy",
@@ -20,8 +38,13 @@ __all__ = [
 ]
 
 BUCKET = "www.chaos-demo.test"
+FAILOVER_BUCKET = "www.chaos-demo.test-failover"
 REGION = "us-east-1"
 ORIGIN_ID = "s3-website-origin"
+FAILOVER_ORIGIN_ID = "s3-website-failover"
+ORIGIN_GROUP_ID = "s3-website-group"
+FAILOVER_PATH_PATTERN = "/posts/*"
+FAILOVER_STATUS_CODES = (500, 502, 503, 504)
 
 
 def website_domain(bucket: str, region: str = REGION) -> str:
@@ -47,45 +70,37 @@ def public_read_policy(bucket: str) -> str:
     )
 
 
-def site_root() -> Path:
-    """The generated demo site (Hugo's ``public/``), shipped as package data."""
-    return Path(str(resources.files("chaos_runner.sandbox") / "site" / "public"))
+def site_root(origin: str = "primary") -> Path:
+    """The generated demo site (Hugo's ``public/``), shipped as package data.
 
-
-def demo_distribution_config(
-    caller_reference: str, bucket: str = BUCKET, region: str = REGION
-) -> dict[str, Any]:
-    """The DistributionConfig of the demo distribution (legacy cache settings).
-
-    TTLs are short enough for tests to see expiry, long enough that a warm cache survives a
-    whole experiment; origin timeouts are the lowest AWS accepts so an outage answers fast.
+    ``origin="secondary"`` gives the failover bucket's copy (``public-secondary/``).
     """
+    folder = "public" if origin == "primary" else f"public-{origin}"
+    return Path(str(resources.files("chaos_runner.sandbox") / "site" / folder))
+
+
+def _website_origin(origin_id: str, bucket: str, region: str) -> dict[str, Any]:
     return {
-        "CallerReference": caller_reference,
-        "Comment": "chaostoolkit-cdn sandbox demo site",
-        "Enabled": True,
-        "DefaultRootObject": "index.html",
-        "Origins": {
-            "Quantity": 1,
-            "Items": [
-                {
-                    "Id": ORIGIN_ID,
-                    "DomainName": website_domain(bucket, region),
-                    "ConnectionAttempts": 1,
-                    "ConnectionTimeout": 2,
-                    "CustomOriginConfig": {
-                        "HTTPPort": 80,
-                        "HTTPSPort": 443,
-                        "OriginProtocolPolicy": "http-only",
-                        "OriginReadTimeout": 5,
-                        "OriginKeepaliveTimeout": 5,
-                        "OriginSslProtocols": {"Quantity": 1, "Items": ["TLSv1.2"]},
-                    },
-                }
-            ],
+        "Id": origin_id,
+        "DomainName": website_domain(bucket, region),
+        "ConnectionAttempts": 1,
+        "ConnectionTimeout": 2,
+        "CustomOriginConfig": {
+            "HTTPPort": 80,
+            "HTTPSPort": 443,
+            "OriginProtocolPolicy": "http-only",
+            "OriginReadTimeout": 5,
+            "OriginKeepaliveTimeout": 5,
+            "OriginSslProtocols": {"Quantity": 1, "Items": ["TLSv1.2"]},
         },
-        "DefaultCacheBehavior": {
-            "TargetOriginId": ORIGIN_ID,
+    }
+
+
+def _cache_behavior(target: str, path_pattern: str | None = None) -> dict[str, Any]:
+    behavior: dict[str, Any] = {"PathPattern": path_pattern} if path_pattern else {}
+    behavior.update(
+        {
+            "TargetOriginId": target,
             "ViewerProtocolPolicy": "allow-all",
             "AllowedMethods": {
                 "Quantity": 2,
@@ -102,6 +117,53 @@ def demo_distribution_config(
             "DefaultTTL": 300,
             "MaxTTL": 3600,
             "Compress": False,
+        }
+    )
+    return behavior
+
+
+def demo_distribution_config(
+    caller_reference: str,
+    bucket: str = BUCKET,
+    region: str = REGION,
+    failover_bucket: str = FAILOVER_BUCKET,
+) -> dict[str, Any]:
+    """The DistributionConfig of the demo distribution (legacy cache settings).
+
+    TTLs are short enough for tests to see expiry, long enough that a warm cache survives a
+    whole experiment; origin timeouts are the lowest AWS accepts so an outage answers fast.
+    The main bucket's origin comes first (``Origins.Items[0]``).
+    """
+    codes = list(FAILOVER_STATUS_CODES)
+    return {
+        "CallerReference": caller_reference,
+        "Comment": "chaostoolkit-cdn sandbox demo site",
+        "Enabled": True,
+        "DefaultRootObject": "index.html",
+        "Origins": {
+            "Quantity": 2,
+            "Items": [
+                _website_origin(ORIGIN_ID, bucket, region),
+                _website_origin(FAILOVER_ORIGIN_ID, failover_bucket, region),
+            ],
+        },
+        "OriginGroups": {
+            "Quantity": 1,
+            "Items": [
+                {
+                    "Id": ORIGIN_GROUP_ID,
+                    "FailoverCriteria": {"StatusCodes": {"Quantity": len(codes), "Items": codes}},
+                    "Members": {
+                        "Quantity": 2,
+                        "Items": [{"OriginId": ORIGIN_ID}, {"OriginId": FAILOVER_ORIGIN_ID}],
+                    },
+                }
+            ],
+        },
+        "DefaultCacheBehavior": _cache_behavior(ORIGIN_ID),
+        "CacheBehaviors": {
+            "Quantity": 1,
+            "Items": [_cache_behavior(ORIGIN_GROUP_ID, FAILOVER_PATH_PATTERN)],
         },
         "CustomErrorResponses": {
             "Quantity": 1,

@@ -23,20 +23,25 @@ CloudFront Developer Guide that states it (see also CLOUDFRONT.md):
 - Origin groups: a GET/HEAD/OPTIONS that gets a failover status code, or no answer, from
   the primary is sent to the secondary. Nothing is remembered between requests.
 - Invalidations (paths are exact or end in ``*``, case-sensitive) take effect when
-  :meth:`Edge.invalidate` returns; config changes on the next viewer request, or the first
-  one after ``propagation_delay`` seconds (CloudFront deploys in minutes).
+  :meth:`Edge.invalidate` returns; a config change on the next viewer request after
+  :meth:`Edge.config_changed`, or at once with :meth:`Edge.use`. When they are called is
+  the business of :mod:`chaos_runner.sandbox.propagation` (the propagation delay).
 - ``Enabled: false``: ``403`` ("The request could not be satisfied"), as a disabled
   distribution answers while its domain still resolves.
 - Response headers: ``X-Cache`` (Hit/Miss/RefreshHit/Error from cloudfront), ``Age`` on
   hits, ``Via: 1.1 <hex>.cloudfront.net (CloudFront)``, ``X-Amz-Cf-Pop``, ``X-Amz-Cf-Id``.
 
-Known differences from CloudFront: one edge location (no regional edge cache, no per-POP
-variance); OPTIONS is never cached; forwarded headers and cookies are not part of the cache
+One :class:`Edge` is one edge location (POP) with a cache of its own; the sandbox runs
+several and routes viewers to them (:mod:`chaos_runner.sandbox.pop`).
+
+Known differences from CloudFront: no regional edge cache between the POPs and the
+origin; OPTIONS is never cached; forwarded headers and cookies are not part of the cache
 key; a viewer HEAD that misses is fetched from the origin with GET (so the object is cached
 whole); a stale object served because of ``stale-while-revalidate`` or an origin error is
 labelled ``Hit from cloudfront``; no-cache objects are not kept for serving stale; the
 edge's own 502/504 pages are cached like origin 5xx (the guide counts an origin that does
-not answer as a 5xx from the origin) and follow the same stale-object rules.
+not answer as a 5xx from the origin) and follow the same stale-object rules; an origin's
+``Via`` is replaced by the edge's rather than appended to.
 """
 
 import asyncio
@@ -51,7 +56,6 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from multidict import CIMultiDict
 
 from chaos_runner._errors import SandboxError
 from chaos_runner.aws import cloudfront_client
@@ -80,7 +84,7 @@ log = logging.getLogger(__name__)
 
 _FAILOVER_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Headers of a cached response that a 304 to the viewer repeats (lowercase).
-_NOT_MODIFIED_HEADERS = frozenset(
+_NOT_MODIFIED = frozenset(
     {
         "age",
         "cache-control",
@@ -124,9 +128,8 @@ class Edge:
         aws_endpoint_url: str,
         region: str,
         distribution_id: str,
-        resolve_origin: OriginResolver,
+        link: OriginLink,
         pop: str = "SBX1",
-        propagation_delay: float = 0.0,
     ) -> None:
         self._endpoint = aws_endpoint_url
         self._region = region
@@ -134,17 +137,18 @@ class Edge:
         self._pop = pop
         self._via = f"1.1 {secrets.token_hex(16)}.cloudfront.net (CloudFront)"
         self._cache = EdgeCache()
-        self._link = OriginLink(resolve_origin)
+        self._link = link
         self._distribution: Distribution | None = None
-        #: Seconds between a config change and the edge serving it (CloudFront takes
-        #: minutes to deploy); settable at any time, read when a change arrives.
-        self.propagation_delay = propagation_delay
         self._config_stale = threading.Event()
-        self._config_due = 0.0
         self._reloading: asyncio.Task[None] | None = None
         self._cloudfront: CloudFrontClient | None = None
         self._in_flight: dict[str, tuple[int, asyncio.Task[_Served]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def pop(self) -> str:
+        """The POP's name, as ``X-Amz-Cf-Pop`` says it."""
+        return self._pop
 
     @property
     def cache(self) -> EdgeCache:
@@ -166,19 +170,19 @@ class Edge:
             )
         return self._distribution
 
-    async def start(self) -> None:
-        """Load the distribution config (the boto3 call runs in a worker thread)."""
+    async def start(self, distribution: Distribution | None = None) -> None:
+        """Serve ``distribution``, or load the config (the boto3 call runs in a thread)."""
         self._config_stale.clear()
-        self._distribution = await asyncio.to_thread(self._load)
+        self._distribution = distribution or await asyncio.to_thread(self.load)
 
     def app(self) -> web.Application:
         """The aiohttp application serving every path of the distribution."""
         app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
+        app.router.add_route("*", "/{tail:.*}", self.handle)
         return app
 
     async def close(self) -> None:
-        """Cancel origin fetches in flight and close the connections to the origins."""
+        """Cancel origin fetches in flight (the link is the stack's to close)."""
         tasks: list[asyncio.Task[Any]] = list(self._tasks)
         if self._reloading is not None:
             tasks.append(self._reloading)
@@ -186,7 +190,6 @@ class Edge:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._in_flight.clear()
-        await self._link.close()
 
     def invalidate(self, paths: Sequence[str]) -> None:
         """Evict what an invalidation of ``paths`` covers (thread-safe, in effect on return)."""
@@ -198,22 +201,20 @@ class Edge:
         log.debug("Invalidated %s: %d objects evicted.", keys, evicted)
 
     def config_changed(self) -> None:
-        """Reload the config before serving the next viewer request (thread-safe).
-
-        With a ``propagation_delay``, requests keep the old config until the delay passes;
-        the first request after it reloads the newest config. A change made while another
-        is still propagating never postpones the earlier one.
-        """
-        due = time.monotonic() + self.propagation_delay
-        if self._config_stale.is_set():
-            due = min(due, self._config_due)
-        self._config_due = due
+        """Reload the config before serving the next viewer request (thread-safe)."""
         self._config_stale.set()
+
+    def use(self, distribution: Distribution) -> None:
+        """Serve ``distribution`` from now on (a snapshot read when the change was made)."""
+        self._distribution = distribution
 
     # -- viewer requests -------------------------------------------------------------------
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        distribution = await self._current()
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Answer one viewer request."""
+        distribution = self._distribution
+        if distribution is None or self._config_stale.is_set() or self._reloading is not None:
+            distribution = await self._current()
         if not distribution.enabled:
             return self._respond(request, _generated(403, _BAD_REQUEST), XCache.ERROR)
         path = request.rel_url.raw_path
@@ -227,28 +228,33 @@ class Edge:
         key = f"{path}?{query}" if query else path
         if method not in behavior.cached_methods or method not in ("GET", "HEAD"):
             return await self._forward(request, distribution, behavior, key)
+        cached = self._cache.get(key)
+        if cached is not None and cached.status < 400 and cached.is_fresh(time.monotonic()):
+            return self._respond(request, cached, XCache.HIT)  # the hot path: a fresh hit
         served = await self._lookup(distribution, behavior, key, request.remote)
         served = await self._custom_error(distribution, served, request.remote)
         return self._respond(request, served.obj, served.result, served.status)
 
     async def _current(self) -> Distribution:
-        """The config in effect, after any reload that a (propagated) config change asked for."""
-        while (self._config_stale.is_set() and time.monotonic() >= self._config_due) or (
+        """The config in effect, after any reload that a config change asked for."""
+        while self._config_stale.is_set() or (
             self._reloading is not None and not self._reloading.done()
         ):
             if self._reloading is None or self._reloading.done():
                 self._config_stale.clear()
                 self._reloading = asyncio.get_running_loop().create_task(self._reload())
             await asyncio.shield(self._reloading)
+        self._reloading = None
         return self.distribution
 
     async def _reload(self) -> None:
         try:
-            self._distribution = await asyncio.to_thread(self._load)
+            self._distribution = await asyncio.to_thread(self.load)
         except SandboxError:
             log.exception("The edge kept its previous distribution config.")
 
-    def _load(self) -> Distribution:
+    def load(self) -> Distribution:
+        """Read the distribution's config from the control plane (blocking: use a thread)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -473,19 +479,19 @@ class Edge:
         result: XCache,
         status: int | None = None,
     ) -> web.Response:
-        headers = CIMultiDict(obj.headers)
-        headers["X-Cache"] = result.value
-        headers["Via"] = self._via
-        headers["X-Amz-Cf-Pop"] = self._pop
-        headers["X-Amz-Cf-Id"] = _request_id()
+        headers = [
+            *obj.passed_headers,
+            ("X-Cache", result.value),
+            ("Via", self._via),
+            ("X-Amz-Cf-Pop", self._pop),
+            ("X-Amz-Cf-Id", _request_id()),
+        ]
         if result is XCache.HIT:
-            headers["Age"] = str(obj.age(time.monotonic()))
+            if obj.origin_age:
+                headers = [(name, value) for name, value in headers if name.lower() != "age"]
+            headers.append(("Age", str(obj.age(time.monotonic()))))
         if status is None and obj.status == 200 and _not_modified(request, obj):
-            kept = CIMultiDict(
-                (name, value)
-                for name, value in headers.items()
-                if name.lower() in _NOT_MODIFIED_HEADERS
-            )
+            kept = [(name, value) for name, value in headers if name.lower() in _NOT_MODIFIED]
             return web.Response(status=304, headers=kept)
         return web.Response(status=status or obj.status, body=obj.body, headers=headers)
 

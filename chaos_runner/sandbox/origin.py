@@ -12,10 +12,21 @@ custom origins" and "Origin settings"):
 The sandbox resolves origin domain names with the resolver the stack gives it (website
 endpoint domains to the emulator's loopback port) and never opens a connection to an
 address that is not loopback, whatever the resolver answers.
+
+Link faults (:mod:`chaos_runner.sandbox.linkfault`) act here, on each attempt: a latency
+is slept before the request and taken off the read timeout; an error answers as the origin
+would; a blackhole and a reset send the attempt to a loopback "trap" that accepts the
+connection and then never answers, or resets it, so the edge's own timeout and error paths
+run exactly as they would for a real origin.
 """
 
+import asyncio
+import contextlib
+import html
 import ipaddress
 import logging
+import socket
+import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -24,6 +35,7 @@ import aiohttp
 from yarl import URL
 
 from chaos_runner.sandbox.distribution import Origin
+from chaos_runner.sandbox.linkfault import LinkEffect, LinkFault, LinkFaultKind, LinkFaults
 
 __all__ = [
     "HOP_BY_HOP_HEADERS",
@@ -99,11 +111,16 @@ class OriginFailure:
 
 
 class OriginLink:
-    """Fetches from origins over one pooled aiohttp session (created on first use)."""
+    """Fetches from origins over one pooled aiohttp session (created on first use).
 
-    def __init__(self, resolve: OriginResolver) -> None:
+    One link serves every POP of the sandbox, so its faults apply to all of them.
+    """
+
+    def __init__(self, resolve: OriginResolver, faults: LinkFaults | None = None) -> None:
         self._resolve = resolve
         self._session: aiohttp.ClientSession | None = None
+        self.faults = faults if faults is not None else LinkFaults()
+        self._traps = _Traps()
 
     async def fetch(
         self,
@@ -125,7 +142,11 @@ class OriginLink:
         sent = {"Host": origin.domain_name, **dict(origin.custom_headers), **headers}
         failure: OriginFailure | None = None
         for _ in range(attempts):
-            result = await self._attempt(origin, method, url, sent, body)
+            effect = self.faults.draw(origin.domain_name) if self.faults else None
+            if effect is None:
+                result = await self._attempt(origin, method, url, sent, body)
+            else:
+                result = await self._faulty_attempt(effect, origin, method, url, sent, body)
             if isinstance(result, OriginResponse):
                 return result
             failure = result
@@ -133,10 +154,41 @@ class OriginLink:
         return failure
 
     async def close(self) -> None:
-        """Close pooled connections."""
+        """Close pooled connections and the fault traps."""
         if self._session is not None:
             await self._session.close()
             self._session = None
+        await self._traps.close()
+
+    async def _faulty_attempt(
+        self,
+        effect: LinkEffect,
+        origin: Origin,
+        method: str,
+        url: URL,
+        headers: Mapping[str, str],
+        body: bytes | None,
+    ) -> OriginResponse | OriginFailure:
+        read_timeout = origin.read_timeout
+        if effect.delay:
+            if effect.delay >= read_timeout:
+                await asyncio.sleep(read_timeout)
+                return OriginFailure(
+                    FailureKind.TIMEOUT,
+                    f"{origin.domain_name}: no response within the origin read timeout "
+                    f"(link latency {effect.delay:.3f} s)",
+                    origin.id,
+                )
+            await asyncio.sleep(effect.delay)
+            read_timeout -= effect.delay
+        fault = effect.outcome
+        if fault is None:
+            return await self._attempt(origin, method, url, headers, body, read_timeout)
+        if fault.kind is LinkFaultKind.ERROR:
+            return _injected_error(fault)
+        port = await self._traps.port(fault.kind)
+        trapped = url.with_host("127.0.0.1").with_port(port)
+        return await self._attempt(origin, method, trapped, headers, body, read_timeout)
 
     def _address(self, origin: Origin) -> tuple[str, int] | OriginFailure:
         resolved = self._resolve(origin.domain_name, origin.http_port)
@@ -182,11 +234,12 @@ class OriginLink:
         url: URL,
         headers: Mapping[str, str],
         body: bytes | None,
+        read_timeout: float | None = None,
     ) -> OriginResponse | OriginFailure:
         timeout = aiohttp.ClientTimeout(
             total=None,
             sock_connect=origin.connection_timeout,
-            sock_read=origin.read_timeout,
+            sock_read=origin.read_timeout if read_timeout is None else read_timeout,
         )
         try:
             async with self._client().request(
@@ -218,3 +271,73 @@ class OriginLink:
 
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
+
+
+def _injected_error(fault: LinkFault) -> OriginResponse:
+    """The response of an ``error`` fault: its status, as if the origin had answered it."""
+    status = fault.status or 500
+    body = (
+        f"<html><head><title>{status}</title></head><body><h1>{status}</h1>"
+        f"<p>Injected by the chaos sandbox's origin link fault {html.escape(fault.id)}.</p>"
+        "</body></html>\n"
+    ).encode()
+    headers = (
+        ("Content-Type", "text/html; charset=utf-8"),
+        ("X-Chaos-Link-Fault", fault.id),
+    )
+    return OriginResponse(status, headers, body)
+
+
+class _Traps:
+    """Loopback listeners that misbehave: one never answers, one resets every connection.
+
+    Started on first use, on the running loop; ``close`` stops them and drops their
+    connections.
+    """
+
+    def __init__(self) -> None:
+        self._servers: dict[LinkFaultKind, asyncio.Server] = {}
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._lock = asyncio.Lock()
+
+    async def port(self, kind: LinkFaultKind) -> int:
+        async with self._lock:
+            server = self._servers.get(kind)
+            if server is None:
+                handler = self._hold if kind is LinkFaultKind.BLACKHOLE else self._reset
+                server = await asyncio.start_server(handler, "127.0.0.1", 0)
+                self._servers[kind] = server
+        return int(server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+        for server in self._servers.values():
+            server.close()
+        for server in self._servers.values():
+            with contextlib.suppress(Exception):  # already closed with the loop
+                await asyncio.wait_for(server.wait_closed(), 1.0)
+        self._servers.clear()
+
+    async def _hold(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Accept, read whatever comes, never answer; the peer's timeout ends it."""
+        self._writers.add(writer)
+        try:
+            while await reader.read(65536):
+                pass
+        except ConnectionError:
+            pass  # the edge gave up and closed: the expected end of a blackholed request
+        finally:
+            self._writers.discard(writer)
+            writer.transport.abort()
+
+    async def _reset(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Wait for the request, then reset the connection (RST, not FIN)."""
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            await asyncio.wait_for(reader.read(1), 5.0)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()

@@ -1,8 +1,9 @@
-"""The sandbox site stack in one process: control plane, website endpoint, edge.
+"""The sandbox site stack in one process: control plane, website endpoint, edge, admin API.
 
-Start order: moto (control plane) -> demo resources (bucket, site, policy, distribution)
--> S3 website endpoint emulator -> edge. Stop order is the reverse, and stopping resets
-moto so that a later stack in the same process starts from nothing.
+Start order: moto (control plane) -> demo resources (buckets, sites, policies,
+distribution) -> S3 website endpoint emulator -> the POPs of the edge -> the admin API.
+Stop order is the reverse, and stopping resets moto so that a later stack in the same
+process starts from nothing (so one process runs one stack at a time).
 """
 
 import asyncio
@@ -14,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chaos_runner._errors import SandboxError
 from chaos_runner.aws import cloudfront_client, s3_client
@@ -31,9 +32,18 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from chaos_runner.sandbox.edge import Edge
+    from chaos_runner.sandbox.linkfault import LinkFaults
+    from chaos_runner.sandbox.origin import OriginLink
+    from chaos_runner.sandbox.pop import PointsOfPresence
+    from chaos_runner.sandbox.propagation import Propagation
     from chaos_runner.sandbox.website import WebsiteEndpoint
 
-__all__ = ["SandboxSettings", "SandboxStack", "upload_site"]
+__all__ = ["DEFAULT_POPS", "MAX_POPS", "SandboxSettings", "SandboxStack", "upload_site"]
+
+#: Two POPs: enough to see that a cache at one edge location is not at another.
+DEFAULT_POPS = 2
+#: More POPs than this is a typo; each one is a cache and a port.
+MAX_POPS = 16
 
 _WEBSITE_DOMAIN = re.compile(
     r"^(?P<bucket>.+)\.s3-website[-.](?P<region>[a-z0-9-]+)\.amazonaws\.com$"
@@ -43,12 +53,19 @@ _LOOPBACK = re.compile(r"^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$")
 
 @dataclass(frozen=True, slots=True)
 class SandboxSettings:
-    """How to start the sandbox. Port 0 picks a free port."""
+    """How to start the sandbox. Port 0 picks a free port.
+
+    POP ``n`` (from 2) listens on ``edge_port + n - 1`` when ``edge_port`` is set, else on a
+    free port. ``site_dir`` replaces the demo site in both buckets.
+    """
 
     host: str = "127.0.0.1"
     aws_port: int = 0
     edge_port: int = 0
     site_dir: Path | None = None
+    pops: int = DEFAULT_POPS
+    propagation_delay: float = 0.0
+    admin_port: int = 0
 
 
 def upload_site(s3: "S3Client", bucket: str, site_dir: Path) -> int:
@@ -70,16 +87,37 @@ class SandboxStack:
         self._control = ControlPlane(self.settings.host, self.settings.aws_port)
         self._runners: list[web.AppRunner] = []
         self._website: WebsiteEndpoint | None = None
-        self._edge: Edge | None = None
+        self._link: OriginLink | None = None
+        self._pops: PointsOfPresence | None = None
+        self._propagation: Propagation | None = None
         self._remove_listener: Callable[[], None] | None = None
         self.info: SandboxInfo | None = None
 
     @property
-    def edge(self) -> "Edge":
-        """The running edge (for tests and the origin-link faults)."""
-        if self._edge is None:
+    def pops(self) -> "PointsOfPresence":
+        """The running POPs."""
+        if self._pops is None:
             raise SandboxError("The sandbox edge is not running.")
-        return self._edge
+        return self._pops
+
+    @property
+    def edge(self) -> "Edge":
+        """The first POP's edge (the one ``edge_url`` reaches without X-Chaos-Pop)."""
+        return self.pops.edges[0]
+
+    @property
+    def link_faults(self) -> "LinkFaults":
+        """The origin link faults in force (what the admin API changes)."""
+        if self._link is None:
+            raise SandboxError("The sandbox edge is not running.")
+        return self._link.faults
+
+    @property
+    def propagation(self) -> "Propagation":
+        """The propagation of CloudFront changes; its ``delay`` is settable at run time."""
+        if self._propagation is None:
+            raise SandboxError("The sandbox edge is not running.")
+        return self._propagation
 
     async def start(self) -> SandboxInfo:
         """Start everything; on any failure, stop what was started and raise SandboxError."""
@@ -92,8 +130,14 @@ class SandboxStack:
 
     async def _start(self, began: float) -> SandboxInfo:
         from chaos_runner.sandbox.edge import Edge
+        from chaos_runner.sandbox.origin import OriginLink
+        from chaos_runner.sandbox.pop import PointsOfPresence, pop_name
+        from chaos_runner.sandbox.propagation import Propagation
         from chaos_runner.sandbox.website import WebsiteEndpoint
 
+        settings = self.settings
+        if not 1 <= settings.pops <= MAX_POPS:
+            raise SandboxError(f"The sandbox runs 1 to {MAX_POPS} POPs; got {settings.pops}.")
         self._control.start()
         endpoint = self._control.endpoint_url
         distribution_id = await asyncio.to_thread(self._seed, endpoint)
@@ -102,59 +146,99 @@ class SandboxStack:
 
         def resolve(domain: str, port: int) -> tuple[str, int] | None:
             if _WEBSITE_DOMAIN.match(domain):
-                return (self.settings.host, website_port)
+                return (settings.host, website_port)
             if _LOOPBACK.match(domain):
                 return (domain.strip("[]"), port)
             return None
 
-        self._edge = Edge(endpoint, demo.REGION, distribution_id, resolve)
-        await self._edge.start()
-        edge = self._edge
+        self._link = OriginLink(resolve)
+        edges = [
+            Edge(endpoint, demo.REGION, distribution_id, self._link, pop_name(index))
+            for index in range(settings.pops)
+        ]
+        self._pops = PointsOfPresence(edges)
+        await self._pops.start()
+        self._propagation = Propagation(
+            distribution_id, self._pops, asyncio.get_running_loop(), settings.propagation_delay
+        )
         self._remove_listener = listen_to_cloudfront(
             CloudFrontListener(
-                on_invalidation=lambda dist, paths: (
-                    edge.invalidate(paths) if dist == distribution_id else None
-                ),
-                on_config_change=lambda dist: (
-                    edge.config_changed() if dist == distribution_id else None
-                ),
+                on_invalidation=self._propagation.on_invalidation,
+                on_config_change=self._propagation.on_config_change,
             )
         )
-        edge_port = await self._serve(self._edge.app(), self.settings.edge_port, "edge")
-        host = self.settings.host
+        host = settings.host
+        pop_urls: dict[str, str] = {}
+        for index, name in enumerate(self._pops.names):
+            wanted = settings.edge_port + index if settings.edge_port else 0
+            what = "edge" if index == 0 else f"edge POP {name}"
+            port = await self._serve(self._pops.app(name), wanted, what, "--edge-port")
+            pop_urls[name] = f"http://{host}:{port}"
+        edge_url = pop_urls[self._pops.names[0]]
+        admin_port = await self._serve_admin(edge_url, pop_urls)
         self.info = SandboxInfo(
             pid=os.getpid(),
             aws_endpoint_url=endpoint,
-            edge_url=f"http://{host}:{edge_port}",
+            edge_url=edge_url,
             website_url=f"http://{host}:{website_port}",
             region=demo.REGION,
             distribution_id=distribution_id,
             bucket=demo.BUCKET,
             started_at=time.time(),
             startup_seconds=round(time.monotonic() - began, 3),
+            pop_urls=pop_urls,
+            admin_url=f"http://{host}:{admin_port}",
+            failover_bucket=demo.FAILOVER_BUCKET,
+            propagation_delay=settings.propagation_delay,
         )
         return self.info
 
+    async def _serve_admin(self, edge_url: str, pop_urls: dict[str, str]) -> int:
+        from chaos_runner.sandbox.admin import AdminApi
+
+        def health() -> dict[str, Any]:
+            return {
+                "pid": os.getpid(),
+                "edge_url": edge_url,
+                "pop_urls": pop_urls,
+                "distribution_id": self.pops.edges[0].distribution.id,
+                "propagation_delay": self.propagation.delay,
+                "link_faults": len(self.link_faults.records()),
+            }
+
+        def origins() -> list[str]:
+            return [origin.domain_name for origin in self.pops.edges[0].distribution.origins]
+
+        admin = AdminApi(self.link_faults, health, origins)
+        return await self._serve(admin.app(), self.settings.admin_port, "admin API", "--admin-port")
+
     def _seed(self, endpoint: str) -> str:
-        """Create the demo bucket, site, policy and distribution; return the distribution id."""
+        """Create the demo buckets, sites, policies and distribution; return its id."""
         s3 = s3_client(demo.REGION, endpoint)
-        s3.create_bucket(Bucket=demo.BUCKET)
-        upload_site(s3, demo.BUCKET, self.settings.site_dir or demo.site_root())
-        s3.put_bucket_website(
-            Bucket=demo.BUCKET,
-            WebsiteConfiguration={
-                "IndexDocument": {"Suffix": "index.html"},
-                "ErrorDocument": {"Key": "404.html"},
-            },
+        sites = (
+            (demo.BUCKET, self.settings.site_dir or demo.site_root()),
+            (demo.FAILOVER_BUCKET, self.settings.site_dir or demo.site_root("secondary")),
         )
-        s3.put_bucket_policy(Bucket=demo.BUCKET, Policy=demo.public_read_policy(demo.BUCKET))
+        for bucket, site in sites:
+            s3.create_bucket(Bucket=bucket)
+            upload_site(s3, bucket, site)
+            s3.put_bucket_website(
+                Bucket=bucket,
+                WebsiteConfiguration={
+                    "IndexDocument": {"Suffix": "index.html"},
+                    "ErrorDocument": {"Key": "404.html"},
+                },
+            )
+            s3.put_bucket_policy(Bucket=bucket, Policy=demo.public_read_policy(bucket))
         cloudfront = cloudfront_client(demo.REGION, endpoint)
         created = cloudfront.create_distribution(
             DistributionConfig=demo.demo_distribution_config(f"sandbox-{uuid.uuid4()}")  # type: ignore[arg-type]
         )
         return created["Distribution"]["Id"]
 
-    async def _serve(self, app: "web.Application", port: int, what: str) -> int:
+    async def _serve(
+        self, app: "web.Application", port: int, what: str, option: str = "--edge-port"
+    ) -> int:
         from aiohttp import web
 
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -167,23 +251,29 @@ class SandboxStack:
             raise SandboxError(
                 f"The sandbox cannot listen on {self.settings.host}:{port} for its {what} "
                 f"({error.strerror or error}): the port is in use by another sandbox or "
-                "program. Stop it (`chaos sandbox down`) or pick another port with --edge-port."
+                f"program. Stop it (`chaos sandbox down`) or pick another port with {option}."
             ) from error
         server = site._server  # aiohttp exposes the bound port only here
         sockets = getattr(server, "sockets", None) or []
         return int(sockets[0].getsockname()[1]) if sockets else port
 
     async def stop(self) -> None:
-        """Stop the edge, the website endpoint and moto, in that order; forget all state."""
+        """Stop the admin API, the edge, the website endpoint and moto; forget all state."""
         if self._remove_listener is not None:
             self._remove_listener()
             self._remove_listener = None
+        if self._propagation is not None:
+            await self._propagation.close()
+            self._propagation = None
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()
-        if self._edge is not None:
-            await self._edge.close()
-            self._edge = None
+        if self._pops is not None:
+            await self._pops.close()
+            self._pops = None
+        if self._link is not None:
+            await self._link.close()
+            self._link = None
         if self._website is not None:
             await self._website.close()
             self._website = None

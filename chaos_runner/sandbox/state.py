@@ -3,7 +3,7 @@
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from chaos_runner._errors import SandboxError
@@ -27,7 +27,11 @@ def default_state_file() -> Path:
 
 @dataclass(frozen=True, slots=True)
 class SandboxInfo:
-    """A running sandbox, as written to its state file."""
+    """A running sandbox, as written to its state file.
+
+    The fields after ``startup_seconds`` have defaults so that a state file written by an
+    earlier version still reads.
+    """
 
     pid: int
     aws_endpoint_url: str
@@ -38,10 +42,18 @@ class SandboxInfo:
     bucket: str
     started_at: float
     startup_seconds: float
+    #: Every POP's URL by POP name (the first POP's is ``edge_url``).
+    pop_urls: dict[str, str] = field(default_factory=dict, hash=False)
+    #: The admin API (origin link faults); empty when the sandbox has none.
+    admin_url: str = ""
+    #: The origin group's secondary bucket; empty when the sandbox has none.
+    failover_bucket: str = ""
+    #: Seconds between a CloudFront API change and its effect at the edge (at start).
+    propagation_delay: float = 0.0
 
     def environment(self) -> dict[str, str]:
         """The variables that make boto3, the AWS CLI, hugo deploy and our probes use it."""
-        return {
+        variables = {
             "AWS_ENDPOINT_URL": self.aws_endpoint_url,
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
@@ -51,15 +63,29 @@ class SandboxInfo:
             "CHAOS_DISTRIBUTION_ID": self.distribution_id,
             "CHAOS_ORIGIN_BUCKET": self.bucket,
         }
+        if self.failover_bucket:
+            variables["CHAOS_FAILOVER_BUCKET"] = self.failover_bucket
+        if self.admin_url:
+            variables["CHAOS_SANDBOX_ADMIN_URL"] = self.admin_url
+        return variables
 
     def summary(self) -> str:
         """Where the site and the APIs are, in a few lines for people."""
-        return (
-            f"site (edge):  {self.edge_url}/\n"
-            f"AWS APIs:     {self.aws_endpoint_url} (S3, CloudFront, CloudWatch)\n"
-            f"distribution: {self.distribution_id}\n"
-            f"bucket:       {self.bucket} (website endpoint {self.website_url})"
-        )
+        lines = [
+            f"site (edge):  {self.edge_url}/",
+            f"AWS APIs:     {self.aws_endpoint_url} (S3, CloudFront, CloudWatch)",
+            f"distribution: {self.distribution_id}",
+            f"bucket:       {self.bucket} (website endpoint {self.website_url})",
+        ]
+        if self.failover_bucket:
+            lines.append(f"failover:     {self.failover_bucket} (secondary of the origin group)")
+        if len(self.pop_urls) > 1:
+            pops = ", ".join(f"{name} {url}" for name, url in self.pop_urls.items())
+            lines.append(f"POPs:         {pops} (or header X-Chaos-Pop: <name>)")
+        lines.append(f"propagation:  {_seconds(self.propagation_delay)} per CloudFront change")
+        if self.admin_url:
+            lines.append(f"admin API:    {self.admin_url} (origin link faults)")
+        return "\n".join(lines)
 
     def write(self, path: Path) -> None:
         """Write the state file atomically (readers never see half a file)."""
@@ -74,14 +100,21 @@ class SandboxInfo:
         """Read a state file; SandboxError if it is missing or not ours."""
         try:
             data = json.loads(path.read_text())
-            return cls(**data)
+            known = {item.name for item in fields(cls)}
+            return cls(**{name: value for name, value in data.items() if name in known})
         except FileNotFoundError as error:
             raise SandboxError(
                 f"No sandbox state file at {path}: no sandbox was started from this "
                 "directory. Start one with `chaos sandbox up --detach`."
             ) from error
-        except (ValueError, TypeError) as error:
+        except (ValueError, TypeError, AttributeError) as error:
             raise SandboxError(
                 f"The sandbox state file {path} is unreadable ({error}). If no sandbox is "
                 "running, delete the file."
             ) from error
+
+
+def _seconds(value: float) -> str:
+    if value == 0:
+        return "0 s (immediate)"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:g} s"

@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 import boto3
 import pytest
 
+from chaos_runner.sandbox.demo import ORIGIN_GROUP_ID
+from chaos_runner.sandbox.distribution import Distribution
 from chaos_runner.sandbox.edge import Edge
 from chaos_runner.sandbox.state import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY, SandboxInfo
 from chaos_runner.sandbox.testing import InProcessSandbox
@@ -135,11 +137,20 @@ def use_origin(config: Config, origin: Config) -> None:
 
 
 def add_behavior(config: Config, pattern: str, target: str) -> None:
+    """Add a cache behavior after the test's earlier ones, before the demo's own."""
     behavior = copy.deepcopy(config["DefaultCacheBehavior"])
     behavior["PathPattern"] = pattern
     behavior["TargetOriginId"] = target
-    items = [*(config.get("CacheBehaviors") or {}).get("Items", []), behavior]
+    items = list((config.get("CacheBehaviors") or {}).get("Items", []))
+    demo_own = [i for i, item in enumerate(items) if item["TargetOriginId"] == ORIGIN_GROUP_ID]
+    items.insert(demo_own[0] if demo_own else len(items), behavior)
     config["CacheBehaviors"] = {"Quantity": len(items), "Items": items}
+
+
+def add_group(config: Config, group: Config) -> None:
+    """Add an origin group beside the demo's own."""
+    items = [*(config.get("OriginGroups") or {}).get("Items", []), group]
+    config["OriginGroups"] = {"Quantity": len(items), "Items": items}
 
 
 # -- fixtures ---------------------------------------------------------------------------
@@ -166,6 +177,7 @@ def reconfigure(
         current = cloudfront.get_distribution_config(Id=sandbox.distribution_id)
         config = copy.deepcopy(current["DistributionConfig"])
         edit(config)
+        Distribution.from_config("check", config)  # the edge can serve it (else it is ignored)
         cloudfront.update_distribution(
             Id=sandbox.distribution_id, DistributionConfig=config, IfMatch=current["ETag"]
         )
@@ -675,10 +687,12 @@ def test_disabled_distribution_answers_403(
 
 
 def test_config_changes_reach_the_edge_after_the_propagation_delay(
-    sandbox: SandboxInfo, edge: Edge, reconfigure: Callable[[Callable[[Config], None]], None]
+    sandbox: SandboxInfo,
+    sandbox_stack: InProcessSandbox,
+    reconfigure: Callable[[Callable[[Config], None]], None],
 ) -> None:
-    assert fetch(sandbox, "/").status == 200  # any change still propagating is applied
-    edge.propagation_delay = 0.5
+    assert fetch(sandbox, "/").status == 200
+    sandbox_stack.stack.propagation.delay = 0.5
     try:
         reconfigure(lambda config: config.update(Enabled=False))
         changed = time.monotonic()
@@ -686,7 +700,7 @@ def test_config_changes_reach_the_edge_after_the_propagation_delay(
         after = poll(sandbox, "/", lambda r: r.status != 200)
         waited = time.monotonic() - changed
     finally:
-        edge.propagation_delay = 0.0
+        sandbox_stack.stack.propagation.delay = 0.0
 
     assert before.status == 200
     assert (after.status, after.x_cache) == (403, ERROR)
@@ -755,26 +769,25 @@ def test_origin_group_fails_over_on_a_failover_status_code(
         broken = copy.deepcopy(website)
         broken["Id"], broken["OriginPath"] = "empty-prefix", "/no-such-prefix"
         add_origin(config, broken)
-        config["OriginGroups"] = {
-            "Quantity": 1,
-            "Items": [
-                {
-                    "Id": "group",
-                    "FailoverCriteria": {"StatusCodes": {"Quantity": 1, "Items": [404]}},
-                    "Members": {
-                        "Quantity": 2,
-                        "Items": [{"OriginId": "empty-prefix"}, {"OriginId": website["Id"]}],
-                    },
-                }
-            ],
-        }
+        add_group(
+            config,
+            {
+                "Id": "group",
+                "FailoverCriteria": {"StatusCodes": {"Quantity": 1, "Items": [404]}},
+                "Members": {
+                    "Quantity": 2,
+                    "Items": [{"OriginId": "empty-prefix"}, {"OriginId": website["Id"]}],
+                },
+            },
+        )
         add_behavior(config, "/posts/*", "group")
 
     posts = fetch(sandbox, "/posts/").body
     reconfigure(edit)
+    invalidate(sandbox, "/posts/")
     reply = fetch(sandbox, "/posts/")
 
-    assert (reply.status, reply.body) == (200, posts)
+    assert (reply.status, reply.body, reply.x_cache) == (200, posts, MISS)
 
 
 def test_origin_group_fails_over_when_the_primary_does_not_connect(
@@ -783,19 +796,17 @@ def test_origin_group_fails_over_when_the_primary_does_not_connect(
     def edit(config: Config) -> None:
         website = config["Origins"]["Items"][0]["Id"]
         add_origin(config, loopback_origin("refusing", refused_port()))
-        config["OriginGroups"] = {
-            "Quantity": 1,
-            "Items": [
-                {
-                    "Id": "group",
-                    "FailoverCriteria": {"StatusCodes": {"Quantity": 1, "Items": [500]}},
-                    "Members": {
-                        "Quantity": 2,
-                        "Items": [{"OriginId": "refusing"}, {"OriginId": website}],
-                    },
-                }
-            ],
-        }
+        add_group(
+            config,
+            {
+                "Id": "group",
+                "FailoverCriteria": {"StatusCodes": {"Quantity": 1, "Items": [500]}},
+                "Members": {
+                    "Quantity": 2,
+                    "Items": [{"OriginId": "refusing"}, {"OriginId": website}],
+                },
+            },
+        )
         add_behavior(config, "/posts/*", "group")
 
     reconfigure(edit)
