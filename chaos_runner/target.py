@@ -64,6 +64,7 @@ class Target:
     origin_bucket: str
     region: str
     endpoint_url: str | None
+    sandbox_admin_url: str | None = None
 
     @property
     def is_sandbox(self) -> bool:
@@ -97,6 +98,7 @@ class Target:
             origin_bucket=configured_value("CHAOS_ORIGIN_BUCKET", configuration, env),
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            sandbox_admin_url=env.get("CHAOS_SANDBOX_ADMIN_URL") or None,
         )
 
     def require(self, *names: str) -> None:

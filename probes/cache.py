@@ -38,10 +38,12 @@ import statistics
 from collections import Counter
 from typing import Any, TypedDict
 
+from chaoslib.exceptions import ActivityFailed
+
 from chaos_runner.activity import activity
 from probes import _arguments, _client, _loop
 
-__all__ = ["AgeSeconds", "CacheStatistics", "PageCache", "cache_statistics"]
+__all__ = ["AgeSeconds", "CacheStatistics", "PageCache", "cache_statistics", "expect_origin"]
 
 MAX_ROUNDS = 100
 MAX_TIMEOUT_S = 300.0
@@ -107,6 +109,31 @@ def cache_statistics(
     timeout_s = _arguments.number("timeout", timeout, 0.0, MAX_TIMEOUT_S, exclusive_low=True)
     answers = _loop.run(_sequence(url, pages, count, timeout_s))
     return _statistics(url, pages, answers)
+
+
+@activity
+def expect_origin(
+    paths: str | list[str] = "/",
+    origin: str = "secondary",
+    timeout: float = 5.0,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> CacheStatistics:
+    """Like :func:`cache_statistics` (one round), but fail the activity unless every page
+    carried the ``origin`` marker (``primary`` or ``secondary``): a failover states it."""
+    statistics = cache_statistics(paths, 1, timeout, configuration, secrets)
+    wrong = {
+        path: page.get("origin") or "no marker"
+        for path, page in statistics["pages"].items()
+        if page.get("origin") != origin
+    }
+    if wrong:
+        seen = "; ".join(f"{path} came from {marker}" for path, marker in wrong.items())
+        raise ActivityFailed(
+            f"Expected every page of {statistics['url']} to come from the {origin} origin, "
+            f"but {len(wrong)} did not: {seen}."
+        )
+    return statistics
 
 
 async def _sequence(

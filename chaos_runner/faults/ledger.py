@@ -3,9 +3,9 @@
 import os
 from typing import Any
 
-from chaos_runner._errors import RestoreConflict
+from chaos_runner._errors import ConfigurationError, RestoreConflict
 from chaos_runner.activity import activity
-from chaos_runner.ledger import Ledger, restore_entries
+from chaos_runner.ledger import RESTORERS, Ledger, restore_entries
 from chaos_runner.target import Target
 
 __all__ = ["restore_injected_faults"]
@@ -14,23 +14,29 @@ __all__ = ["restore_injected_faults"]
 @activity
 def restore_injected_faults(
     scope: str = "run",
+    fault: str = "",
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Restore the faults injected on the target and not yet restored, newest first.
 
     ``scope`` is ``run`` (only this run's faults, the default) or ``target`` (every open
-    fault on the target). Fails (with every outcome in the message) when any fault could
-    not be restored.
+    fault on the target). ``fault`` limits it to one kind of fault (``bucket_policy``,
+    ``objects``, ``distribution_config``, ``origin_link``), e.g. to fix the origin first and
+    watch what lingers. Fails (with every outcome in the message) when any fault could not
+    be restored.
     """
     if scope not in ("run", "target"):
-        from chaos_runner._errors import ConfigurationError
-
         raise ConfigurationError(f"scope must be 'run' or 'target'; got {scope!r}.")
+    if fault and fault not in RESTORERS:
+        raise ConfigurationError(
+            f"fault must be one of {', '.join(sorted(RESTORERS))} (or empty); got {fault!r}."
+        )
     target = Target.resolve(configuration)
     ledger = Ledger()
     run_id = os.environ.get("CHAOS_RUN_ID") if scope == "run" else None
-    reports = restore_entries(ledger, ledger.unrestored(target.key, run_id))
+    pending = [e for e in ledger.unrestored(target.key, run_id) if not fault or e.kind == fault]
+    reports = restore_entries(ledger, pending)
     outcomes = [
         {
             "entry": r.entry.id,

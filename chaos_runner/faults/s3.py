@@ -1,4 +1,4 @@
-"""Faults of the S3 origin.
+"""Faults of the S3 origin's bucket policy.
 
 ``deny_origin_reads``: an origin outage by bucket policy. The bucket policy is replaced by
 one that denies ``s3:GetObject`` to everyone, so CloudFront's origin fetches fail with 403
@@ -12,11 +12,15 @@ from typing import Any
 from chaos_runner._errors import AwsCallError, ConfigurationError, FaultNotVerified, RestoreConflict
 from chaos_runner.activity import activity, target_ref
 from chaos_runner.aws import aws_errors, error_code, s3_client
+from chaos_runner.crashpoint import crashpoint
 from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, RestoreOutcome
 from chaos_runner.target import Target
 from chaos_runner.waiter import Wait
 
-__all__ = ["deny_origin_reads", "restore_bucket_policy"]
+__all__ = ["CRASHPOINTS", "deny_origin_reads", "restore_bucket_policy"]
+
+#: Where a test may kill the runner (see chaos_runner.crashpoint).
+CRASHPOINTS = ("deny_origin_reads:after-ledger-open", "deny_origin_reads:after-inject")
 
 _NO_POLICY_CODES = {"NoSuchBucketPolicy"}
 
@@ -101,6 +105,52 @@ def _anonymous_status(anonymous: Any, bucket: str, key: str) -> int:
     return 200
 
 
+def _deny_reads(
+    target: Target, bucket: str, verify_key: str, verify_timeout: float, description: str
+) -> dict[str, Any]:
+    """Record, apply and verify a deny-everything policy on ``bucket``."""
+    if verify_timeout <= 0 or verify_timeout > 600:
+        raise ConfigurationError(
+            f"verify_timeout must be between 0 and 600 seconds; got {verify_timeout}."
+        )
+    s3 = s3_client(target.region, target.endpoint_url)
+    anonymous = s3_client(target.region, target.endpoint_url, unsigned=True)
+    key = _probe_key(s3, bucket, verify_key)
+    readable_before = _anonymous_status(anonymous, bucket, key)
+    prior = _read_policy(s3, bucket)
+    injected = deny_policy(bucket)
+    ledger = Ledger()
+    entry = ledger.open(
+        "bucket_policy",
+        target_ref(target),
+        {"bucket": bucket, "prior_policy": prior, "injected_policy": injected},
+        description,
+    )
+    crashpoint("deny_origin_reads:after-ledger-open")
+    _write_policy(s3, bucket, injected)
+    crashpoint("deny_origin_reads:after-inject")
+    waited = Wait(delay=0.2, timeout=verify_timeout).until(
+        lambda: _anonymous_status(anonymous, bucket, key), lambda status: status == 403
+    )
+    if not waited.reached:
+        outcome = restore_bucket_policy(entry)
+        ledger.mark(entry.id, outcome.state, outcome.detail)
+        raise FaultNotVerified(
+            f"The deny policy was set on bucket {bucket}, but an anonymous read of {key} "
+            f"still answered {waited.last} after {waited.seconds:.1f} s (expected 403). The "
+            "policy was restored; the experiment is inconclusive."
+        )
+    return {
+        "ledger_entry": entry.id,
+        "bucket": bucket,
+        "verified_with": key,
+        "status_before": readable_before,
+        "status_after": waited.last,
+        "verified_in_seconds": round(waited.seconds, 3),
+        "had_policy": prior is not None,
+    }
+
+
 @activity
 def deny_origin_reads(
     bucket: str = "",
@@ -120,44 +170,10 @@ def deny_origin_reads(
     bucket = bucket or target.origin_bucket
     if not bucket:
         target.require("CHAOS_ORIGIN_BUCKET")
-    if verify_timeout <= 0 or verify_timeout > 600:
-        raise ConfigurationError(
-            f"verify_timeout must be between 0 and 600 seconds; got {verify_timeout}."
-        )
-    s3 = s3_client(target.region, target.endpoint_url)
-    anonymous = s3_client(target.region, target.endpoint_url, unsigned=True)
-    key = _probe_key(s3, bucket, verify_key)
-    readable_before = _anonymous_status(anonymous, bucket, key)
-    prior = _read_policy(s3, bucket)
-    injected = deny_policy(bucket)
-    ledger = Ledger()
-    entry = ledger.open(
-        "bucket_policy",
-        target_ref(target),
-        {"bucket": bucket, "prior_policy": prior, "injected_policy": injected},
-        f"origin outage: bucket policy of {bucket} denies s3:GetObject",
-    )
-    _write_policy(s3, bucket, injected)
-    waited = Wait(delay=0.2, timeout=verify_timeout).until(
-        lambda: _anonymous_status(anonymous, bucket, key), lambda status: status == 403
-    )
-    if not waited.reached:
-        outcome = restore_bucket_policy(entry)
-        ledger.mark(entry.id, outcome.state, outcome.detail)
-        raise FaultNotVerified(
-            f"The deny policy was set on bucket {bucket}, but an anonymous read of {key} "
-            f"still answered {waited.last} after {waited.seconds:.1f} s (expected 403). The "
-            "policy was restored; the experiment is inconclusive."
-        )
+    description = f"origin outage: bucket policy of {bucket} denies s3:GetObject"
     return {
         "fault": "deny_origin_reads",
-        "ledger_entry": entry.id,
-        "bucket": bucket,
-        "verified_with": key,
-        "status_before": readable_before,
-        "status_after": waited.last,
-        "verified_in_seconds": round(waited.seconds, 3),
-        "had_policy": prior is not None,
+        **_deny_reads(target, bucket, verify_key, verify_timeout, description),
     }
 
 

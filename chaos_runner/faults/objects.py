@@ -1,0 +1,421 @@
+"""Faults of the objects in the origin bucket: object loss and bad deploys.
+
+``delete_objects`` removes objects (a key, a prefix, or a share of keys); ``corrupt_objects``
+replaces them with a bad deploy (preset ``wrong-content``, ``wrong-content-type`` or
+``truncated``). With no selection, each acts on the home page (``index.html``) only.
+
+How the prior objects are kept, before the first mutation:
+- bucket with versioning enabled: the version id each key had; the restore removes exactly
+  the version (or delete marker) the fault added, so the version history is as before;
+- otherwise: the bytes and metadata of each object in a quarantine directory beside the
+  ledger (``.chaos/quarantine/<id>/``, fsynced), and the restore puts them back (same
+  bytes, metadata, content type and cache headers; S3 gives the object a new LastModified).
+
+A restore is per key and idempotent; a key that someone changed since the fault (a new
+upload, a deletion) is reported as a conflict and left alone.
+"""
+
+import hashlib
+import json
+import os
+import random
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from chaos_runner._errors import ConfigurationError, FaultNotVerified, RestoreConflict
+from chaos_runner.activity import activity, target_ref
+from chaos_runner.aws import aws_errors, error_code, s3_client
+from chaos_runner.crashpoint import crashpoint
+from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, RestoreOutcome, default_ledger_path
+from chaos_runner.target import Target
+
+__all__ = ["CRASHPOINTS", "PRESETS", "corrupt_objects", "delete_objects", "restore_objects"]
+
+#: The bad deploys corrupt_objects knows.
+PRESETS = ("wrong-content", "wrong-content-type", "truncated")
+
+#: Where a test may kill the runner (see chaos_runner.crashpoint); N counts keys from 1.
+CRASHPOINTS = ("{fault}:after-ledger-open", "{fault}:after-step-{n}", "{fault}:after-inject")
+
+_WRONG_BODY = b"<!doctype html><title>Bad deploy</title><p>chaos: this is not the page.</p>\n"
+#: What an object carries besides its bytes, as GetObject names it and PutObject takes it.
+_METADATA_FIELDS = (
+    "ContentType",
+    "CacheControl",
+    "ContentEncoding",
+    "ContentDisposition",
+    "ContentLanguage",
+    "WebsiteRedirectLocation",
+    "Metadata",
+)
+_MAX_QUARANTINE_BYTES = 256 * 1024 * 1024
+_MAX_KEYS = 1000
+
+
+def _key_list(keys: str | list[str]) -> list[str]:
+    items = keys.split(",") if isinstance(keys, str) else list(keys)
+    return [item.strip().lstrip("/") for item in items if item and item.strip()]
+
+
+def select_keys(
+    s3: Any, bucket: str, keys: str | list[str], prefix: str, share: float, seed: int
+) -> list[str]:
+    """The keys a fault acts on: named keys, or a prefix, or a share of them; else index.html."""
+    if not 0.0 <= share <= 1.0:
+        raise ConfigurationError(f"share must be between 0 and 1; got {share}.")
+    named = _key_list(keys)
+    if named and (prefix or share):
+        raise ConfigurationError("Give either keys, or prefix and/or share, not both.")
+    if named:
+        return named
+    if not prefix and not share:
+        listed = _list_keys(s3, bucket, "index.html", 1)
+        return ["index.html"] if listed == ["index.html"] else _list_keys(s3, bucket, "", 1)
+    candidates = _list_keys(s3, bucket, prefix, _MAX_KEYS * 100)
+    if not candidates:
+        raise ConfigurationError(f"No object of bucket {bucket} starts with {prefix!r}.")
+    if not share:
+        chosen = candidates
+    else:
+        count = max(1, round(len(candidates) * share))
+        chosen = sorted(random.Random(seed).sample(candidates, count))
+    if len(chosen) > _MAX_KEYS:
+        raise ConfigurationError(
+            f"That selects {len(chosen)} objects; a fault acts on at most {_MAX_KEYS}. "
+            "Narrow the prefix or lower the share."
+        )
+    return chosen
+
+
+def _list_keys(s3: Any, bucket: str, prefix: str, limit: int) -> list[str]:
+    keys: list[str] = []
+    with aws_errors("ListObjectsV2", f"list the objects of bucket {bucket}"):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys += [str(item["Key"]) for item in page.get("Contents", [])]
+            if len(keys) >= limit:
+                break
+    return keys[:limit]
+
+
+def _versioned(s3: Any, bucket: str) -> bool:
+    with aws_errors("GetBucketVersioning", f"read the versioning of bucket {bucket}"):
+        status = s3.get_bucket_versioning(Bucket=bucket).get("Status")
+    return bool(status == "Enabled")
+
+
+def _head(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    from botocore.exceptions import ClientError
+
+    with aws_errors("HeadObject", f"read object {key} of bucket {bucket}"):
+        try:
+            answer: dict[str, Any] = s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            if error_code(error) in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise
+    return answer
+
+
+def _fsync_write(path: Path, data: bytes) -> None:
+    with path.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _snapshot(s3: Any, bucket: str, keys: list[str], versioned: bool) -> dict[str, Any]:
+    """What the restore needs, made durable before any mutation."""
+    saved: dict[str, Any] = {}
+    quarantine: Path | None = None
+    if not versioned:
+        quarantine = default_ledger_path().parent / "quarantine" / uuid.uuid4().hex[:12]
+        quarantine.mkdir(parents=True, exist_ok=True)
+    total = 0
+    from botocore.exceptions import ClientError
+
+    for key in keys:
+        with aws_errors("GetObject", f"read object {key} of bucket {bucket}"):
+            try:
+                answer = s3.get_object(Bucket=bucket, Key=key)
+            except ClientError as error:
+                if error_code(error) in {"NoSuchKey", "404"}:
+                    raise ConfigurationError(f"Bucket {bucket} has no object {key}.") from error
+                raise
+        body = answer["Body"].read()
+        total += len(body)
+        if total > _MAX_QUARANTINE_BYTES:
+            raise ConfigurationError(
+                f"The selected objects exceed {_MAX_QUARANTINE_BYTES >> 20} MiB; without "
+                "versioning they are kept on local disk. Select fewer, or enable versioning."
+            )
+        record: dict[str, Any] = {
+            "etag": answer.get("ETag"),
+            "sha256": hashlib.sha256(body).hexdigest(),
+            "version_id": answer.get("VersionId"),
+            "metadata": {field: answer[field] for field in _METADATA_FIELDS if answer.get(field)},
+        }
+        if quarantine is not None:
+            record["file"] = str(
+                quarantine / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.bin"
+            )
+            _fsync_write(Path(record["file"]), body)
+            record["_body"] = body
+        saved[key] = record
+    if quarantine is not None:
+        fd = os.open(quarantine, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return saved
+
+
+def _bad_body(preset: str, body: bytes) -> bytes:
+    if preset == "truncated":
+        return body[: len(body) // 2]
+    if preset == "wrong-content":
+        return _WRONG_BODY
+    return body
+
+
+def _inject(
+    fault: str,
+    bucket: str,
+    keys: list[str],
+    configuration: dict[str, Any] | None,
+    mutate: Callable[[Any, str, dict[str, Any]], dict[str, Any]],
+    describe: str,
+    undo_extra: Callable[[str, dict[str, Any]], dict[str, Any]],
+) -> tuple[LedgerEntry, Any, dict[str, Any]]:
+    target = Target.resolve(configuration)
+    s3 = s3_client(target.region, target.endpoint_url)
+    versioned = _versioned(s3, bucket)
+    saved = _snapshot(s3, bucket, keys, versioned)
+    undo_keys = {
+        key: {**{k: v for k, v in record.items() if k != "_body"}, **undo_extra(key, record)}
+        for key, record in saved.items()
+    }
+    ledger = Ledger()
+    entry = ledger.open(
+        "objects",
+        target_ref(target),
+        {"bucket": bucket, "fault": fault, "versioned": versioned, "keys": undo_keys},
+        describe,
+    )
+    crashpoint(f"{fault}:after-ledger-open")
+    results: dict[str, Any] = {}
+    for step, key in enumerate(keys, start=1):
+        results[key] = mutate(s3, key, {**saved[key], **undo_keys[key]})
+        crashpoint(f"{fault}:after-step-{step}")
+    crashpoint(f"{fault}:after-inject")
+    return entry, s3, results
+
+
+def _verify_or_undo(entry: LedgerEntry, problems: list[str], what: str) -> None:
+    if not problems:
+        return
+    outcome = restore_objects(entry)
+    Ledger().mark(entry.id, outcome.state, outcome.detail)
+    raise FaultNotVerified(
+        f"{what} did not take effect: {'; '.join(problems)}. The objects were restored; the "
+        "experiment is inconclusive."
+    )
+
+
+def _require_bucket(bucket: str, configuration: dict[str, Any] | None) -> str:
+    target = Target.resolve(configuration)
+    bucket = bucket or target.origin_bucket
+    if not bucket:
+        target.require("CHAOS_ORIGIN_BUCKET")
+    return bucket
+
+
+@activity
+def delete_objects(
+    keys: str | list[str] = "",
+    prefix: str = "",
+    share: float = 0.0,
+    seed: int = 0,
+    bucket: str = "",
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Delete objects from the origin bucket (object loss), verified by reading them back.
+
+    Select ``keys`` (a list, or comma-separated), or every key under ``prefix``, or a
+    ``share`` (0..1) of those, picked with ``seed``; with no selection, ``index.html``.
+    """
+    bucket = _require_bucket(bucket, configuration)
+    target = Target.resolve(configuration)
+    chosen = select_keys(
+        s3_client(target.region, target.endpoint_url), bucket, keys, prefix, share, seed
+    )
+
+    def delete(s3: Any, key: str, record: dict[str, Any]) -> dict[str, Any]:
+        with aws_errors("DeleteObject", f"delete object {key} of bucket {bucket}"):
+            answer = s3.delete_object(Bucket=bucket, Key=key)
+        return {"delete_marker": answer.get("VersionId")}
+
+    entry, s3, _ = _inject(
+        "delete_objects",
+        bucket,
+        chosen,
+        configuration,
+        delete,
+        f"object loss: {len(chosen)} object(s) deleted from {bucket}",
+        lambda key, record: {},
+    )
+    problems = [f"{key} is still there" for key in chosen if _head(s3, bucket, key) is not None]
+    _verify_or_undo(entry, problems, "The deletion")
+    return {"fault": "delete_objects", "ledger_entry": entry.id, "bucket": bucket, "keys": chosen}
+
+
+@activity
+def corrupt_objects(
+    preset: str = "wrong-content",
+    keys: str | list[str] = "",
+    prefix: str = "",
+    share: float = 0.0,
+    seed: int = 0,
+    bucket: str = "",
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Replace objects with a bad deploy: ``wrong-content``, ``wrong-content-type`` (the
+    same bytes served as application/octet-stream) or ``truncated`` (the first half).
+
+    Selection as for delete_objects; with none, ``index.html``.
+    """
+    if preset not in PRESETS:
+        raise ConfigurationError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}.")
+    bucket = _require_bucket(bucket, configuration)
+    target = Target.resolve(configuration)
+    chosen = select_keys(
+        s3_client(target.region, target.endpoint_url), bucket, keys, prefix, share, seed
+    )
+
+    def bad_for(key: str, record: dict[str, Any]) -> dict[str, Any]:
+        body = _bad_body(preset, record["_body"]) if "_body" in record else None
+        return {
+            "bad_md5": f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"'
+            if body is not None
+            else None
+        }
+
+    def corrupt(s3: Any, key: str, record: dict[str, Any]) -> dict[str, Any]:
+        with aws_errors("GetObject", f"read object {key} of bucket {bucket}"):
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        metadata = dict(record["metadata"])
+        if preset == "wrong-content-type":
+            metadata["ContentType"] = "application/octet-stream"
+        with aws_errors("PutObject", f"write object {key} of bucket {bucket}"):
+            answer = s3.put_object(Bucket=bucket, Key=key, Body=_bad_body(preset, body), **metadata)
+        return {"version_id": answer.get("VersionId"), "etag": answer.get("ETag")}
+
+    entry, s3, results = _inject(
+        "corrupt_objects",
+        bucket,
+        chosen,
+        configuration,
+        corrupt,
+        f"bad deploy ({preset}): {len(chosen)} object(s) replaced in {bucket}",
+        bad_for,
+    )
+    problems = []
+    for key in chosen:
+        head = _head(s3, bucket, key) or {}
+        wrong_type = head.get("ContentType") == "application/octet-stream"
+        if head.get("ETag") != results[key]["etag"] or (
+            preset == "wrong-content-type" and not wrong_type
+        ):
+            problems.append(f"{key} does not carry the bad deploy")
+    _verify_or_undo(entry, problems, "The bad deploy")
+    return {
+        "fault": "corrupt_objects",
+        "preset": preset,
+        "ledger_entry": entry.id,
+        "bucket": bucket,
+        "keys": chosen,
+    }
+
+
+def restore_objects(entry: LedgerEntry) -> RestoreOutcome:
+    """Put every object of the entry back as it was; conflicts are reported, not overwritten."""
+    undo = entry.undo
+    bucket = str(undo["bucket"])
+    s3 = s3_client(entry.target["region"], entry.target["endpoint_url"])
+    restore_key = _restore_versioned if undo["versioned"] else _restore_unversioned
+    conflicts, restored, already = [], 0, 0
+    for key, record in undo["keys"].items():
+        try:
+            changed = restore_key(s3, bucket, key, record)
+        except RestoreConflict as conflict:
+            conflicts.append(str(conflict))
+            continue
+        restored += changed
+        already += not changed
+    if conflicts:
+        raise RestoreConflict(
+            f"{len(conflicts)} object(s) of bucket {bucket} changed since the fault and were "
+            f"left as they are ({restored} restored): " + " ".join(conflicts)
+        )
+    return RestoreOutcome(
+        EntryState.RESTORED,
+        f"bucket {bucket}: {restored} object(s) restored, {already} already as before",
+    )
+
+
+def _restore_versioned(s3: Any, bucket: str, key: str, record: dict[str, Any]) -> bool:
+    """Remove the one version or delete marker the fault added on top of the recorded one.
+
+    S3 lists a key's versions newest first; the recorded version must be the latest but for
+    exactly one newer entry: a delete marker (object loss) or a version (bad deploy).
+    """
+    with aws_errors("ListObjectVersions", f"list the versions of {key} in bucket {bucket}"):
+        page = s3.list_object_versions(Bucket=bucket, Prefix=key)
+    versions = [v for v in page.get("Versions", []) if v["Key"] == key]
+    markers = [m for m in page.get("DeleteMarkers", []) if m["Key"] == key]
+    recorded = record["version_id"]
+    ids = [v["VersionId"] for v in versions]
+    if recorded not in ids:
+        raise RestoreConflict(f"{key}: its version {recorded} is gone.")
+    latest = [item for item in versions + markers if item.get("IsLatest")]
+    if latest and latest[0]["VersionId"] == recorded:
+        return False
+    newer_versions = ids[: ids.index(recorded)]
+    if latest and latest[0] in markers and not newer_versions and len(markers) == 1:
+        added = latest[0]["VersionId"]
+    elif len(newer_versions) == 1 and not any(m.get("IsLatest") for m in markers):
+        added = newer_versions[0]
+    else:
+        raise RestoreConflict(f"{key}: more than the fault's change was written since.")
+    with aws_errors("DeleteObject", f"remove the fault's version of {key} in bucket {bucket}"):
+        s3.delete_object(Bucket=bucket, Key=key, VersionId=added)
+    return True
+
+
+def _restore_unversioned(s3: Any, bucket: str, key: str, record: dict[str, Any]) -> bool:
+    """Put the quarantined bytes and metadata back, unless someone changed the key since."""
+    head = _head(s3, bucket, key)
+    current = head.get("ETag") if head else None
+    if current == record["etag"] and _same_metadata(head, record["metadata"]):
+        return False
+    fault_left = current is None if record.get("bad_md5") is None else current == record["bad_md5"]
+    if not fault_left and not (head and current == record["etag"]):
+        raise RestoreConflict(f"{key}: it was changed since the fault (ETag {current}).")
+    body = Path(record["file"]).read_bytes()
+    if hashlib.sha256(body).hexdigest() != record["sha256"]:
+        raise RestoreConflict(f"{key}: its quarantined copy {record['file']} is damaged.")
+    with aws_errors("PutObject", f"put object {key} back in bucket {bucket}"):
+        s3.put_object(Bucket=bucket, Key=key, Body=body, **record["metadata"])
+    return True
+
+
+def _same_metadata(head: dict[str, Any] | None, metadata: dict[str, Any]) -> bool:
+    if head is None:
+        return False
+    return all(head.get(field) == value for field, value in metadata.items()) and json.dumps(
+        head.get("Metadata") or {}, sort_keys=True
+    ) == json.dumps(metadata.get("Metadata") or {}, sort_keys=True)

@@ -1,0 +1,200 @@
+"""Faults of the link between the edge and the origin (sandbox only).
+
+Real S3 and CloudFront cannot be made slow, flaky or silent on demand; the sandbox's edge
+can. These faults switch its origin link at run time through the sandbox's admin API
+(``CHAOS_SANDBOX_ADMIN_URL``, exported by ``chaos sandbox env``): nothing restarts, and each
+fault is recorded in the ledger like any other and removed by its restore.
+
+- ``add_origin_latency``: latency (with jitter) on a share of origin fetches;
+- ``add_origin_errors``: a share of origin fetches answer a given status;
+- ``blackhole_origin_link``: a share of origin fetches are accepted and never answered
+  (the edge gives up after the origin's read timeout: 504);
+- ``reset_origin_connections``: a share of origin connections are reset (502).
+
+Only cache misses reach the origin: cached pages are not affected, as on CloudFront.
+"""
+
+import json
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any
+
+from chaos_runner._errors import ConfigurationError, FaultNotVerified, RestoreConflict, SandboxError
+from chaos_runner.activity import activity, target_ref
+from chaos_runner.crashpoint import crashpoint
+from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, RestoreOutcome
+from chaos_runner.target import Target, is_loopback_url
+
+__all__ = [
+    "CRASHPOINTS",
+    "add_origin_errors",
+    "add_origin_latency",
+    "blackhole_origin_link",
+    "reset_origin_connections",
+    "restore_origin_link",
+]
+
+#: Where a test may kill the runner (see chaos_runner.crashpoint).
+CRASHPOINTS = ("origin_link:after-ledger-open", "origin_link:after-inject")
+
+
+def _call(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    """One JSON request to the sandbox's admin API (loopback only)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            raw = answer.read()
+            return answer.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        return error.code, json.loads(raw) if raw else None
+    except OSError as error:
+        raise SandboxError(
+            f"The sandbox's admin API at {url} did not answer ({error}). Is the sandbox up? "
+            "`chaos sandbox status` tells."
+        ) from error
+
+
+def _admin_url(target: Target) -> str:
+    admin = target.sandbox_admin_url
+    if not admin or not is_loopback_url(admin) or not target.is_sandbox:
+        raise ConfigurationError(
+            "Origin link faults run only on the sandbox: real S3 and CloudFront cannot be "
+            "made slow or flaky on demand. Run against the sandbox (unset the CHAOS_* "
+            'variables, or `eval "$(chaos sandbox env)"`), or use deny_origin_reads or '
+            "blackhole_origin for an origin outage on AWS."
+        )
+    return admin.rstrip("/")
+
+
+def _share(share: float) -> float:
+    if not 0.0 < share <= 1.0:
+        raise ConfigurationError(f"share must be above 0 and at most 1; got {share}.")
+    return float(share)
+
+
+def _inject(
+    kind: str, fields: dict[str, Any], description: str, configuration: Any
+) -> dict[str, Any]:
+    target = Target.resolve(configuration)
+    admin = _admin_url(target)
+    fault_id = f"chaos-{uuid.uuid4().hex[:12]}"
+    fault = {"kind": kind, **fields}
+    ledger = Ledger()
+    entry = ledger.open(
+        "origin_link",
+        target_ref(target),
+        {"admin_url": admin, "fault_id": fault_id, "fault": fault},
+        f"origin link: {description}",
+    )
+    crashpoint("origin_link:after-ledger-open")
+    status, answer = _call("PUT", f"{admin}/origin-link/faults/{fault_id}", fault)
+    if status != 200:
+        ledger.mark(entry.id, EntryState.RESTORED, "the sandbox refused the fault")
+        raise ConfigurationError(
+            f"The sandbox refused the origin link fault: {(answer or {}).get('error', status)}"
+        )
+    crashpoint("origin_link:after-inject")
+    status, listing = _call("GET", f"{admin}/origin-link/faults")
+    active = {f.get("id"): f for f in (listing or {}).get("faults", [])}
+    if status != 200 or active.get(fault_id, {}).get("kind") != kind:
+        outcome = restore_origin_link(entry)
+        ledger.mark(entry.id, outcome.state, outcome.detail)
+        raise FaultNotVerified(
+            f"The origin link fault {fault_id} is not active on the sandbox after it was set; "
+            "it was removed; the experiment is inconclusive."
+        )
+    return {"fault": kind, "ledger_entry": entry.id, "fault_id": fault_id, **fields}
+
+
+def restore_origin_link(entry: LedgerEntry) -> RestoreOutcome:
+    """Remove the fault from the sandbox's origin link (idempotent; guarded)."""
+    admin = str(entry.undo["admin_url"])
+    fault_id = str(entry.undo["fault_id"])
+    status, listing = _call("GET", f"{admin}/origin-link/faults")
+    active = {f.get("id"): f for f in (listing or {}).get("faults", [])} if status == 200 else {}
+    if fault_id not in active:
+        return RestoreOutcome(EntryState.RESTORED, f"origin link fault {fault_id} already gone")
+    recorded = entry.undo["fault"]
+    current = {k: v for k, v in active[fault_id].items() if k in recorded}
+    if current != recorded:
+        raise RestoreConflict(
+            f"The origin link fault {fault_id} was replaced since ({current}); left as it is."
+        )
+    status, answer = _call("DELETE", f"{admin}/origin-link/faults/{fault_id}")
+    if status not in (204, 404):
+        raise SandboxError(f"The sandbox did not remove origin link fault {fault_id}: {answer}.")
+    return RestoreOutcome(EntryState.RESTORED, f"origin link fault {fault_id} removed")
+
+
+def _origin(origin: str) -> dict[str, Any]:
+    return {"origin": origin or None}
+
+
+@activity
+def add_origin_latency(
+    latency_ms: int = 200,
+    jitter_ms: int = 0,
+    share: float = 1.0,
+    origin: str = "",
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Delay ``share`` of origin fetches by ``latency_ms`` (plus or minus ``jitter_ms``)."""
+    if not 0 < latency_ms <= 120_000 or not 0 <= jitter_ms <= latency_ms:
+        raise ConfigurationError(
+            "latency_ms must be 1..120000 and jitter_ms 0..latency_ms; got "
+            f"{latency_ms} and {jitter_ms}."
+        )
+    fields = {
+        "latency_ms": latency_ms,
+        "jitter_ms": jitter_ms,
+        "share": _share(share),
+        **_origin(origin),
+    }
+    return _inject(
+        "latency", fields, f"{latency_ms}±{jitter_ms} ms on {share:.0%} of fetches", configuration
+    )
+
+
+@activity
+def add_origin_errors(
+    status: int = 503,
+    share: float = 0.1,
+    origin: str = "",
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Make ``share`` of origin fetches answer ``status`` (a 4xx or 5xx)."""
+    if not 400 <= status <= 599:
+        raise ConfigurationError(f"status must be a 4xx or 5xx code; got {status}.")
+    fields = {"status": status, "share": _share(share), **_origin(origin)}
+    return _inject("error", fields, f"{status} on {share:.0%} of fetches", configuration)
+
+
+@activity
+def blackhole_origin_link(
+    share: float = 0.1,
+    origin: str = "",
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Accept ``share`` of origin fetches and never answer them (504 at the edge)."""
+    fields = {"share": _share(share), **_origin(origin)}
+    return _inject("blackhole", fields, f"blackhole on {share:.0%} of fetches", configuration)
+
+
+@activity
+def reset_origin_connections(
+    share: float = 0.1,
+    origin: str = "",
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Reset the connection of ``share`` of origin fetches (502 at the edge)."""
+    fields = {"share": _share(share), **_origin(origin)}
+    return _inject("reset", fields, f"reset on {share:.0%} of fetches", configuration)
