@@ -81,8 +81,11 @@ def test_every_experiment_runs_on_an_auto_started_sandbox(
         json.loads(line) for line in (tmp_path / ".chaos" / "ledger.jsonl").read_text().splitlines()
     ]
     opened = {r["id"] for r in ledger if r["event"] == "open"}
-    restored = {r["id"] for r in ledger if r["event"] == "restored"}
-    assert opened and opened == restored
+    closed = {r["id"] for r in ledger if r["event"] in ("restored", "irreversible")}
+    assert opened, "the experiment injected no fault"
+    assert opened == closed
+    states = {f["state"] for f in journal["chaostoolkit-cdn"]["faults"]}
+    assert states <= {"restored", "irreversible"}
 
 
 def test_the_origin_outage_journal_records_what_the_edge_served(
