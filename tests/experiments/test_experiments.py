@@ -18,6 +18,7 @@ import boto3
 import pytest
 import yaml
 
+from chaos_runner.ledger import TargetLock
 from chaos_runner.sandbox.process import pid_alive
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,6 +107,14 @@ def test_the_origin_outage_journal_records_what_the_edge_served(
     uncached = runs["pages-not-warmed-during-the-outage"]["output"]
     assert {page["status"] for page in uncached.values()} == {403}
     assert runs["deny-origin-reads"]["output"]["status_after"] == 403
+    watched = runs["watch-the-cached-pages"]["output"]
+    assert watched["stopped_because"] == "recovered"
+    assert watched["faults"]["entries"] == 1
+    assert watched["detected"] is False  # readers of cached pages never saw the outage
+    assert watched["availability"] == 1.0
+    under_load = runs["cached-pages-under-load-during-the-outage"]["output"]
+    assert under_load["availability"] == 1.0
+    assert under_load["hit_ratio"] == 1.0
 
 
 # --- interrupted runs -------------------------------------------------------------------
@@ -225,3 +234,35 @@ def test_after_sigkill_the_next_run_refuses_and_chaos_rollback_restores(
     assert "Every fault is restored." in rolled_back.stdout
     assert bucket_policy(detached_sandbox) == before
     assert "Nothing to restore" in chaos(["rollback"], tmp_path, clean_env).stdout
+
+
+def test_a_second_run_on_a_target_held_by_another_is_refused_before_any_fault(
+    tmp_path: Path, clean_env: dict[str, str], detached_sandbox: dict[str, Any]
+) -> None:
+    key = "|".join(
+        (
+            detached_sandbox["aws_endpoint_url"],
+            detached_sandbox["distribution_id"],
+            detached_sandbox["bucket"],
+        )
+    )
+    held = TargetLock(key, tmp_path / ".chaos" / "locks")
+    assert held.acquire()
+    try:
+        refused = chaos(
+            [
+                "run",
+                str(ROOT / "experiments" / "origin-outage.yaml"),
+                "--journal-path",
+                str(tmp_path / "j.json"),
+            ],
+            tmp_path,
+            clean_env,
+        )
+    finally:
+        held.release()
+
+    assert refused.returncode == 1
+    assert "Another run is injecting faults into this target" in refused.stderr
+    assert json.loads((tmp_path / "j.json").read_text())["status"] == "interrupted"
+    assert not (tmp_path / ".chaos" / "ledger.jsonl").exists()  # nothing was injected
