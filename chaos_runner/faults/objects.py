@@ -224,12 +224,21 @@ def _verify_or_undo(entry: LedgerEntry, problems: list[str], what: str) -> None:
     )
 
 
-def _require_bucket(bucket: str, configuration: dict[str, Any] | None) -> str:
+def _selection(
+    bucket: str,
+    keys: str | list[str],
+    prefix: str,
+    share: float,
+    seed: int,
+    configuration: dict[str, Any] | None,
+) -> tuple[str, list[str]]:
+    """The bucket (default CHAOS_ORIGIN_BUCKET) and the keys a fault acts on."""
     target = Target.resolve(configuration)
     bucket = bucket or target.origin_bucket
     if not bucket:
         target.require("CHAOS_ORIGIN_BUCKET")
-    return bucket
+    s3 = s3_client(target.region, target.endpoint_url)
+    return bucket, select_keys(s3, bucket, keys, prefix, share, seed)
 
 
 @activity
@@ -247,11 +256,7 @@ def delete_objects(
     Select ``keys`` (a list, or comma-separated), or every key under ``prefix``, or a
     ``share`` (0..1) of those, picked with ``seed``; with no selection, ``index.html``.
     """
-    bucket = _require_bucket(bucket, configuration)
-    target = Target.resolve(configuration)
-    chosen = select_keys(
-        s3_client(target.region, target.endpoint_url), bucket, keys, prefix, share, seed
-    )
+    bucket, chosen = _selection(bucket, keys, prefix, share, seed, configuration)
 
     def delete(s3: Any, key: str, record: dict[str, Any]) -> dict[str, Any]:
         with aws_errors("DeleteObject", f"delete object {key} of bucket {bucket}"):
@@ -290,11 +295,7 @@ def corrupt_objects(
     """
     if preset not in PRESETS:
         raise ConfigurationError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}.")
-    bucket = _require_bucket(bucket, configuration)
-    target = Target.resolve(configuration)
-    chosen = select_keys(
-        s3_client(target.region, target.endpoint_url), bucket, keys, prefix, share, seed
-    )
+    bucket, chosen = _selection(bucket, keys, prefix, share, seed, configuration)
 
     def bad_for(key: str, record: dict[str, Any]) -> dict[str, Any]:
         body = _bad_body(preset, record["_body"]) if "_body" in record else None

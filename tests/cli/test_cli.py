@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from chaos_runner.sandbox.process import pid_alive
+from tests.commands import chaos
 
 COMMANDS = [
     ["sandbox"],
@@ -19,21 +20,6 @@ COMMANDS = [
     ["sandbox", "env"],
     ["rollback"],
 ]
-
-
-def chaos(
-    args: list[str], cwd: Path, env: dict[str, str], timeout: float = 90
-) -> subprocess.CompletedProcess[str]:
-    """Run `chaos` as a user would (no version check: tests stay on loopback)."""
-    return subprocess.run(
-        [sys.executable, "-m", "chaostoolkit", "--no-version-check", "--no-log-file", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)

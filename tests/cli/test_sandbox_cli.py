@@ -1,8 +1,6 @@
 """`chaos sandbox up` with POPs, a propagation delay and the admin API, as a user runs it."""
 
 import json
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -10,20 +8,7 @@ from pathlib import Path
 import pytest
 
 from chaos_runner.sandbox.process import pid_alive
-
-
-def chaos(
-    args: list[str], cwd: Path, env: dict[str, str], timeout: float = 90
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "chaostoolkit", "--no-version-check", "--no-log-file", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+from tests.commands import chaos
 
 
 def call(url: str, method: str = "GET", body: object = None) -> tuple[int, bytes, str]:

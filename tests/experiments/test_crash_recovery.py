@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +20,8 @@ import yaml
 
 from chaos_runner.digest import target_state
 from chaos_runner.target import Target
+from tests.commands import CHAOS
 
-CHAOS = [sys.executable, "-m", "chaostoolkit", "--no-version-check", "--no-log-file"]
 TWO_PAGES = "posts/origin-outage/index.html,about/index.html"
 
 # (module, function, arguments, crash points)

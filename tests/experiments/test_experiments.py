@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,24 +19,10 @@ import yaml
 
 from chaos_runner.ledger import TargetLock
 from chaos_runner.sandbox.process import pid_alive
+from tests.commands import CHAOS, chaos
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENTS = sorted((ROOT / "experiments").glob("*.yaml"))
-CHAOS = [sys.executable, "-m", "chaostoolkit", "--no-version-check", "--no-log-file"]
-
-
-def chaos(
-    args: list[str], cwd: Path, env: dict[str, str], timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CHAOS, *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS, ids=lambda p: p.name)

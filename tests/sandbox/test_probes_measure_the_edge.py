@@ -10,7 +10,6 @@ restored through the ledger.
 
 import asyncio
 import copy
-import threading
 import time
 import uuid
 from collections import Counter
@@ -28,6 +27,7 @@ from chaos_runner.sandbox.demo import website_domain
 from chaos_runner.sandbox.state import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY, SandboxInfo
 from chaos_runner.sandbox.testing import InProcessSandbox
 from probes import cache, content, load
+from tests.servers import serving
 
 DELAY_S = 0.05
 NO_STORE = {"Cache-Control": "no-store"}
@@ -81,19 +81,8 @@ def lab() -> Iterator[Lab]:
     app.router.add_get("/lab/slow/{tail:.*}", slow)
     app.router.add_get("/lab/ok/{tail:.*}", fine)
     app.router.add_get("/lab/503/{tail:.*}", broken)
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app, access_log=None)
-    loop.run_until_complete(runner.setup())
-    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield Lab(runner.addresses[0][1], hits)
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
-        loop.close()
+    with serving(app) as url:
+        yield Lab(int(url.rsplit(":", 1)[1]), hits)
 
 
 def _with_lab(config: dict[str, Any], port: int) -> dict[str, Any]:

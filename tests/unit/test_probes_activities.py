@@ -1,12 +1,10 @@
 """Every probe module is a valid Chaos Toolkit activity module; the tolerances read results."""
 
-import asyncio
 import importlib
 import inspect
 import logging
 import re
 import textwrap
-import threading
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -19,6 +17,7 @@ from chaoslib.discovery.discover import discover_probes
 from chaoslib.hypothesis import ensure_hypothesis_tolerance_is_valid, within_tolerance
 
 from probes import tolerances
+from tests.servers import serving
 
 MODULES = [
     "probes.http",
@@ -80,19 +79,8 @@ def site_configuration() -> Iterator[dict[str, Any]]:
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", page)
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app, access_log=None)
-    loop.run_until_complete(runner.setup())
-    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield {"site_url": f"http://127.0.0.1:{runner.addresses[0][1]}"}
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
-        loop.close()
+    with serving(app) as url:
+        yield {"site_url": url}
 
 
 @pytest.mark.parametrize("name", ["probes.load", "probes.tolerances", "probes.cache"])

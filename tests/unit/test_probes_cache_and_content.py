@@ -1,9 +1,7 @@
 """probes.cache and probes.content against a loopback server that plays the edge."""
 
-import asyncio
 import gzip
 import hashlib
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,6 +13,7 @@ from aiohttp import web
 from chaoslib.exceptions import ActivityFailed
 
 from probes import cache, content
+from tests.servers import serving
 
 PRIMARY = b'<html><head><meta name="chaos-demo-origin" content="primary"></head>home</html>'
 SECONDARY = b'<html><head><meta name="chaos-demo-origin" content="secondary"></head></html>'
@@ -77,19 +76,8 @@ SITE = {
 def edge(tmp_path: Path) -> Iterator[Edge]:
     served = build(tmp_path / "served", SITE)
     hits: Counter[str] = Counter()
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(_app(hits, served), access_log=None)
-    loop.run_until_complete(runner.setup())
-    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield Edge(f"http://127.0.0.1:{runner.addresses[0][1]}", served, hits)
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
-        loop.close()
+    with serving(_app(hits, served)) as url:
+        yield Edge(url, served, hits)
 
 
 # -- cache ---------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ import hashlib
 import inspect
 import logging
 import re
-import socket
 import textwrap
 import threading
 from collections import Counter
@@ -22,6 +21,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.hypothesis import ensure_hypothesis_tolerance_is_valid, within_tolerance
 
 from probes import http
+from tests.servers import closed_port_url, serving
 
 HIT = "Hit from cloudfront"
 HOME = b"<html>home</html>"
@@ -79,29 +79,14 @@ def _app(hits: Counter[str]) -> web.Application:
 def site() -> Iterator[Site]:
     """An aiohttp server on 127.0.0.1 (free port) running in its own thread and loop."""
     hits: Counter[str] = Counter()
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(_app(hits), handler_cancellation=True, access_log=None)
-    loop.run_until_complete(runner.setup())
-    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
-    port = runner.addresses[0][1]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield Site(f"http://127.0.0.1:{port}", hits)
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
-        loop.close()
+    with serving(_app(hits)) as url:
+        yield Site(url, hits)
 
 
-@pytest.fixture
-def closed_port_url() -> str:
+@pytest.fixture(name="closed_port_url")
+def closed_port_url_fixture() -> str:
     """The URL of a loopback port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return closed_port_url()
 
 
 # -- availability / latency -------------------------------------------------------------

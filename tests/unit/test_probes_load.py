@@ -2,8 +2,6 @@
 
 import asyncio
 import re
-import socket
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,6 +12,7 @@ from aiohttp import web
 from chaoslib.exceptions import ActivityFailed
 
 from probes import load
+from tests.servers import closed_port_url, serving
 
 DELAY_S = 0.05
 
@@ -56,27 +55,14 @@ def _app(hits: Counter[str]) -> web.Application:
 def site() -> Iterator[Site]:
     """An aiohttp server on 127.0.0.1 (free port) in its own thread and loop."""
     hits: Counter[str] = Counter()
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(_app(hits), handler_cancellation=True, access_log=None)
-    loop.run_until_complete(runner.setup())
-    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield Site(f"http://127.0.0.1:{runner.addresses[0][1]}", hits)
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
-        loop.close()
+    with serving(_app(hits)) as url:
+        yield Site(url, hits)
 
 
-@pytest.fixture
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+@pytest.fixture(name="closed_port_url")
+def closed_port_url_fixture() -> str:
+    """The URL of a loopback port nothing listens on."""
+    return closed_port_url()
 
 
 # -- open model ----------------------------------------------------------------------------

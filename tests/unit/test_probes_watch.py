@@ -15,6 +15,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, TargetRef
 from probes import watch
 from probes.watch import WatchResult
+from tests.servers import serving
 
 TARGET = TargetRef(key="unit|-|-", label="unit test site", endpoint_url=None, region="us-east-1")
 
@@ -44,19 +45,8 @@ def site() -> Iterator[Site]:
     app = web.Application()
     app.router.add_get("/", page)
     app.router.add_get("/slow", slow)
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
-    loop.run_until_complete(runner.setup())
-    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield Site(f"http://127.0.0.1:{runner.addresses[0][1]}", healthy)
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
-        loop.close()
+    with serving(app) as url:
+        yield Site(url, healthy)
 
 
 @pytest.fixture
