@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from chaos_runner.ledger import EntryState, Ledger, TargetRef
 from chaos_runner.sandbox.process import pid_alive
 from tests.commands import chaos
+from tests.servers import closed_port_url
 
 COMMANDS = [
     ["sandbox"],
@@ -175,3 +177,31 @@ def test_a_stale_state_file_is_cleaned_up(tmp_path: Path, clean_env: dict[str, s
 
     assert result.returncode == 1
     assert not (state_dir / "sandbox.json").exists()
+
+
+def test_rollback_exits_4_and_keeps_the_entry_when_the_target_cannot_be_reached(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    unreachable = closed_port_url()
+    ledger = Ledger(tmp_path / ".chaos" / "ledger.jsonl")
+    entry = ledger.open(
+        "bucket_policy",
+        TargetRef(
+            key=f"{unreachable}|E1|b",
+            label="sandbox: gone",
+            endpoint_url=unreachable,
+            region="us-east-1",
+        ),
+        {"bucket": "b", "prior_policy": None, "injected_policy": "{}"},
+        "origin outage: bucket policy of b denies s3:GetObject",
+    )
+
+    result = chaos(["rollback"], tmp_path, clean_env)
+
+    assert result.returncode == 4
+    assert (
+        f"{entry.id}  OPEN: restore failed: Could not read the policy of bucket b" in result.stdout
+    )
+    assert "run `chaos rollback` again" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert [e.state for e in ledger.entries()] == [EntryState.OPEN]  # kept for the next try
