@@ -27,12 +27,10 @@ _STOP_TIMEOUT = 15.0
 
 def pid_alive(pid: int) -> bool:
     """True when a process with ``pid`` exists (and is not a zombie of ours)."""
-    try:
+    with contextlib.suppress(ChildProcessError):  # not our child: the signal-0 check tells
         waited, _ = os.waitpid(pid, os.WNOHANG)
         if waited == pid:
             return False
-    except ChildProcessError:
-        pass  # not our child: fall through to the signal-0 check
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
