@@ -251,3 +251,64 @@ def test_a_second_run_on_a_target_held_by_another_is_refused_before_any_fault(
     assert "Another run is injecting faults into this target" in refused.stderr
     assert json.loads((tmp_path / "j.json").read_text())["status"] == "interrupted"
     assert not (tmp_path / ".chaos" / "ledger.jsonl").exists()  # nothing was injected
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, 'Path "missing.yaml" does not exist.'),
+        ("title: x\n  bad: [\n", "Failed parsing YAML experiment"),
+    ],
+    ids=["missing file", "invalid yaml"],
+)
+def test_a_missing_or_broken_experiment_is_one_clear_error(
+    content: str | None, message: str, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    if content is not None:
+        (tmp_path / "missing.yaml").write_text(content)
+
+    result = chaos(["run", "missing.yaml"], tmp_path, clean_env)
+
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / ".chaos").exists()  # no sandbox was started, nothing injected
+
+
+def test_a_wrong_fault_argument_fails_the_action_with_its_sentence_and_injects_nothing(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    experiment = yaml.safe_load((ROOT / "experiments" / "origin-outage.yaml").read_text())
+    for activity in experiment["method"]:
+        if activity["name"] == "deny-origin-reads":
+            activity["provider"]["arguments"] = {"verify_timeout": -5}
+    path = tmp_path / "wrong-argument.yaml"
+    path.write_text(yaml.safe_dump(experiment))
+
+    result = chaos(
+        ["run", str(path), "--journal-path", str(tmp_path / "j.json")], tmp_path, clean_env
+    )
+
+    assert "verify_timeout must be between 0 and 600 seconds; got -5." in result.stderr
+    assert "Traceback" not in result.stderr
+    runs = {r["activity"]["name"]: r for r in json.loads((tmp_path / "j.json").read_text())["run"]}
+    assert runs["deny-origin-reads"]["status"] == "failed"
+    ledger = tmp_path / ".chaos" / "ledger.jsonl"
+    assert not ledger.exists() or '"open"' not in ledger.read_text()
+
+
+def test_an_unknown_fault_argument_is_refused_by_chaos_validate(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    experiment = yaml.safe_load((ROOT / "experiments" / "origin-outage.yaml").read_text())
+    for activity in experiment["method"]:
+        if activity["name"] == "deny-origin-reads":
+            activity["provider"]["arguments"] = {"verify_timout": 5}
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump(experiment))
+
+    result = chaos(["validate", str(path)], tmp_path, clean_env)
+
+    assert result.returncode == 1
+    assert "verify_timout" in result.stderr
+    assert "Traceback" not in result.stderr
