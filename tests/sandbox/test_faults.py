@@ -20,6 +20,7 @@ from chaos_runner.faults.s3 import deny_origin_reads
 from chaos_runner.ledger import EntryState, Ledger
 from chaos_runner.sandbox.state import SandboxInfo
 from chaos_runner.target import Target
+from chaos_runner.waiter import Wait
 from tests.sandbox import edge_client
 from tests.sandbox.edge_client import edge_get, forget_at_the_edge
 
@@ -421,11 +422,23 @@ def origin_link_faults(sandbox: SandboxInfo) -> list[dict[str, Any]]:
 def test_an_invalidation_storm_stops_at_cloudfronts_in_progress_limit(
     sandbox_env: SandboxInfo, sandbox_stack: Any
 ) -> None:
-    sandbox_stack.stack.propagation.delay = 30.0  # invalidations stay in progress
+    sandbox_stack.stack.propagation.delay = 1.5  # invalidations stay in progress meanwhile
     try:
         result = cloudfront.invalidation_storm(max_invalidations=20, acknowledge_irreversible=True)
     finally:
         sandbox_stack.stack.propagation.delay = 0.0
+        # The session's sandbox is shared: wait for the storm to end before the next test.
+        client = edge_client.cloudfront(sandbox_env)
+        done = Wait(delay=0.2, timeout=10).until(
+            lambda: [
+                item["Status"]
+                for item in client.list_invalidations(DistributionId=sandbox_env.distribution_id)[
+                    "InvalidationList"
+                ].get("Items", [])
+            ],
+            lambda statuses: "InProgress" not in statuses,
+        )
+        assert done.reached, done.last
 
     assert result["accepted"] == 15  # CloudFront allows 15 wildcard paths in progress
     assert result["limit_reached"] is True
