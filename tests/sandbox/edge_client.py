@@ -1,5 +1,6 @@
-"""Small HTTP and API helpers the sandbox tests share (real requests on loopback)."""
+"""What the sandbox tests share: AWS clients for the sandbox, invalidations, one edge GET."""
 
+import functools
 import urllib.error
 import urllib.request
 import uuid
@@ -7,7 +8,34 @@ from typing import Any, Literal, overload
 
 import boto3
 
-from chaos_runner.sandbox.state import SandboxInfo
+from chaos_runner.sandbox.state import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY, SandboxInfo
+
+
+@functools.cache
+def aws(sandbox: SandboxInfo, service: str) -> Any:
+    """One boto3 client per sandbox and service (building one takes a tenth of a second)."""
+    return boto3.client(
+        service,
+        endpoint_url=sandbox.aws_endpoint_url,
+        region_name=sandbox.region,
+        aws_access_key_id=SANDBOX_ACCESS_KEY,
+        aws_secret_access_key=SANDBOX_SECRET_KEY,
+    )
+
+
+def invalidate(sandbox: SandboxInfo, *paths: str) -> Any:
+    """Invalidate ``paths`` on the demo distribution; return the invalidation.
+
+    With no propagation delay it is in effect at every POP when this returns.
+    """
+    answer = aws(sandbox, "cloudfront").create_invalidation(
+        DistributionId=sandbox.distribution_id,
+        InvalidationBatch={
+            "Paths": {"Quantity": len(paths), "Items": list(paths)},
+            "CallerReference": uuid.uuid4().hex,
+        },
+    )
+    return answer["Invalidation"]
 
 
 @overload
@@ -27,24 +55,3 @@ def edge_get(sandbox: SandboxInfo, path: str, full: bool = False) -> Any:
     if full:
         return status, x_cache, body, headers.get("Content-Type", "")
     return status, x_cache
-
-
-def cloudfront(sandbox: SandboxInfo) -> Any:
-    return boto3.client(
-        "cloudfront",
-        endpoint_url=sandbox.aws_endpoint_url,
-        region_name=sandbox.region,
-        aws_access_key_id="sandbox",
-        aws_secret_access_key="sandbox-secret",
-    )
-
-
-def forget_at_the_edge(sandbox: SandboxInfo, *paths: str) -> None:
-    """Invalidate ``paths`` (in effect when this returns, with no propagation delay)."""
-    cloudfront(sandbox).create_invalidation(
-        DistributionId=sandbox.distribution_id,
-        InvalidationBatch={
-            "Paths": {"Quantity": len(paths), "Items": list(paths)},
-            "CallerReference": uuid.uuid4().hex,
-        },
-    )

@@ -5,7 +5,6 @@ prefix of their own and are deleted. The edge cache is emptied before each test.
 """
 
 import copy
-import functools
 import http.client
 import http.server
 import json
@@ -21,14 +20,14 @@ from email.message import Message
 from typing import Any
 from urllib.parse import urlsplit
 
-import boto3
 import pytest
 
 from chaos_runner.sandbox.demo import ORIGIN_GROUP_ID
 from chaos_runner.sandbox.distribution import Distribution
 from chaos_runner.sandbox.edge import Edge
-from chaos_runner.sandbox.state import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY, SandboxInfo
+from chaos_runner.sandbox.state import SandboxInfo
 from chaos_runner.sandbox.testing import InProcessSandbox
+from tests.sandbox.edge_client import aws, invalidate
 
 Config = dict[str, Any]
 
@@ -75,28 +74,6 @@ def poll(
         if time.monotonic() > deadline:
             pytest.fail(f"GET {path} never matched within {within}s; last: {reply}")
         time.sleep(0.05)
-
-
-@functools.cache
-def client(sandbox: SandboxInfo, service: str) -> Any:
-    """One boto3 client per sandbox and service (building one takes a tenth of a second)."""
-    return boto3.client(
-        service,
-        endpoint_url=sandbox.aws_endpoint_url,
-        region_name=sandbox.region,
-        aws_access_key_id=SANDBOX_ACCESS_KEY,
-        aws_secret_access_key=SANDBOX_SECRET_KEY,
-    )
-
-
-def invalidate(sandbox: SandboxInfo, *paths: str) -> None:
-    client(sandbox, "cloudfront").create_invalidation(
-        DistributionId=sandbox.distribution_id,
-        InvalidationBatch={
-            "Paths": {"Quantity": len(paths), "Items": list(paths)},
-            "CallerReference": uuid.uuid4().hex,
-        },
-    )
 
 
 def loopback_origin(
@@ -170,7 +147,7 @@ def reconfigure(
     sandbox: SandboxInfo, edge: Edge
 ) -> Iterator[Callable[[Callable[[Config], None]], None]]:
     """Change the distribution config with update_distribution; put it back afterwards."""
-    cloudfront = client(sandbox, "cloudfront")
+    cloudfront = aws(sandbox, "cloudfront")
     original = cloudfront.get_distribution_config(Id=sandbox.distribution_id)
 
     def change(edit: Callable[[Config], None]) -> None:
@@ -196,7 +173,7 @@ class Scratch:
 
     def __init__(self, sandbox: SandboxInfo) -> None:
         self.bucket = sandbox.bucket
-        self.s3 = client(sandbox, "s3")
+        self.s3 = aws(sandbox, "s3")
         self.prefix = f"edge-{uuid.uuid4().hex[:10]}/"
 
     def path(self, name: str) -> str:
@@ -597,7 +574,7 @@ def test_origin_5xx_without_custom_error_response_is_cached_for_10_seconds(
 def test_origin_403_without_custom_error_response_is_an_uncached_error(
     sandbox: SandboxInfo, edge: Edge
 ) -> None:
-    s3 = client(sandbox, "s3")
+    s3 = aws(sandbox, "s3")
     policy = s3.get_bucket_policy(Bucket=sandbox.bucket)["Policy"]
     deny = json.loads(policy)
     deny["Statement"][0]["Effect"] = "Deny"

@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
@@ -21,8 +20,7 @@ from chaos_runner.ledger import EntryState, Ledger
 from chaos_runner.sandbox.state import SandboxInfo
 from chaos_runner.target import Target
 from chaos_runner.waiter import Wait
-from tests.sandbox import edge_client
-from tests.sandbox.edge_client import edge_get, forget_at_the_edge
+from tests.sandbox.edge_client import aws, edge_get, invalidate
 
 
 @pytest.fixture
@@ -37,16 +35,6 @@ def digest_kept(sandbox_env: SandboxInfo) -> Iterator[Callable[[], None]]:
         assert target_state(Target.resolve()) == before
 
     yield check
-
-
-def s3(sandbox: SandboxInfo) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=sandbox.aws_endpoint_url,
-        region_name=sandbox.region,
-        aws_access_key_id="sandbox",
-        aws_secret_access_key="sandbox-secret",
-    )
 
 
 def restore_all() -> dict[str, Any]:
@@ -72,14 +60,14 @@ def test_delete_objects_loses_the_page_at_the_edge_and_restores_it_exactly(
     sandbox_env: SandboxInfo, digest_kept: Callable[[], None]
 ) -> None:
     result = objects.delete_objects(keys="posts/error-pages/index.html,css/style.css")
-    forget_at_the_edge(sandbox_env, "/posts/error-pages/", "/css/style.css")
+    invalidate(sandbox_env, "/posts/error-pages/", "/css/style.css")
 
     assert result["keys"] == ["posts/error-pages/index.html", "css/style.css"]
     assert edge_get(sandbox_env, "/posts/error-pages/")[0] == 404  # the custom 404 page
     assert edge_get(sandbox_env, "/css/style.css")[0] == 404
 
     restore_all()
-    forget_at_the_edge(sandbox_env, "/posts/error-pages/", "/css/style.css")
+    invalidate(sandbox_env, "/posts/error-pages/", "/css/style.css")
     assert edge_get(sandbox_env, "/posts/error-pages/")[0] == 200
     digest_kept()
 
@@ -118,19 +106,19 @@ def test_corrupt_objects_serves_the_bad_deploy_then_restores_it_exactly(
     check: Callable[[bytes, str], bool],
 ) -> None:
     objects.corrupt_objects(preset=preset, keys="posts/cache-ttls/index.html")
-    forget_at_the_edge(sandbox_env, "/posts/cache-ttls/")
+    invalidate(sandbox_env, "/posts/cache-ttls/")
 
     status, _, body, content_type = edge_get(sandbox_env, "/posts/cache-ttls/", full=True)
     assert status == 200
     assert check(body, content_type)
 
     restore_all()
-    forget_at_the_edge(sandbox_env, "/posts/cache-ttls/")
+    invalidate(sandbox_env, "/posts/cache-ttls/")
     digest_kept()
 
 
 def test_a_versioned_bucket_gets_its_exact_version_history_back(sandbox_env: SandboxInfo) -> None:
-    client = s3(sandbox_env)
+    client = aws(sandbox_env, "s3")
     bucket = f"versioned-{uuid.uuid4().hex[:8]}"
     client.create_bucket(Bucket=bucket)
     client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
@@ -152,7 +140,7 @@ def test_a_versioned_bucket_gets_its_exact_version_history_back(sandbox_env: San
 def test_an_object_uploaded_by_hand_since_the_fault_is_a_conflict_and_kept(
     sandbox_env: SandboxInfo,
 ) -> None:
-    client = s3(sandbox_env)
+    client = aws(sandbox_env, "s3")
     original = client.get_object(Bucket=sandbox_env.bucket, Key="about/index.html")
     body = original["Body"].read()
     objects.delete_objects(keys="about/index.html")
@@ -215,14 +203,14 @@ def test_blackhole_origin_answers_502_on_misses_and_serves_the_cache(
     sandbox_env: SandboxInfo, digest_kept: Callable[[], None]
 ) -> None:
     edge_get(sandbox_env, "/")  # in cache
-    forget_at_the_edge(sandbox_env, "/about/")
+    invalidate(sandbox_env, "/about/")
 
     cloudfront.blackhole_origin(deploy_timeout=30)
 
     assert edge_get(sandbox_env, "/")[:2] == (200, "Hit from cloudfront")
     assert edge_get(sandbox_env, "/about/")[0] == 502
     restore_all()
-    forget_at_the_edge(sandbox_env, "/about/")
+    invalidate(sandbox_env, "/about/")
     assert edge_get(sandbox_env, "/about/")[0] == 200
     digest_kept()
 
@@ -235,7 +223,7 @@ def test_an_unknown_origin_id_names_the_origins(sandbox_env: SandboxInfo) -> Non
 def test_lower_cache_ttls_sends_every_request_to_the_origin(
     sandbox_env: SandboxInfo, digest_kept: Callable[[], None]
 ) -> None:
-    forget_at_the_edge(sandbox_env, "/posts/")
+    invalidate(sandbox_env, "/posts/")
     cloudfront.lower_cache_ttls(deploy_timeout=30)
 
     answers = [edge_get(sandbox_env, "/posts/")[1] for _ in range(3)]
@@ -262,7 +250,7 @@ def test_raise_error_caching_ttl_changes_the_config_and_restores_it(
 
 def test_a_config_changed_by_hand_since_the_fault_is_a_conflict(sandbox_env: SandboxInfo) -> None:
     cloudfront.disable_distribution(deploy_timeout=30)
-    client = edge_client.cloudfront(sandbox_env)
+    client = aws(sandbox_env, "cloudfront")
     answer = client.get_distribution_config(Id=sandbox_env.distribution_id)
     config = answer["DistributionConfig"]
     config["Enabled"] = True
@@ -332,7 +320,7 @@ def test_bad_invalidation_paths_are_refused(sandbox_env: SandboxInfo, paths: str
 def test_fail_over_origin_serves_the_posts_from_the_secondary(
     sandbox_env: SandboxInfo, digest_kept: Callable[[], None]
 ) -> None:
-    forget_at_the_edge(sandbox_env, "/posts/*")
+    invalidate(sandbox_env, "/posts/*")
 
     result = cloudfront.fail_over_origin(deploy_timeout=30)
 
@@ -340,7 +328,7 @@ def test_fail_over_origin_serves_the_posts_from_the_secondary(
     marker = b'<meta name="chaos-demo-origin" content="secondary">'
     assert marker in edge_get(sandbox_env, "/posts/invalidations/", full=True)[2]
     restore_all()
-    forget_at_the_edge(sandbox_env, "/posts/*")
+    invalidate(sandbox_env, "/posts/*")
     assert b'content="primary"' in edge_get(sandbox_env, "/posts/invalidations/", full=True)[2]
     digest_kept()
 
@@ -352,7 +340,7 @@ def test_origin_latency_slows_misses_only_and_is_removed_by_the_restore(
     sandbox_env: SandboxInfo,
 ) -> None:
     edge_get(sandbox_env, "/")  # cached
-    forget_at_the_edge(sandbox_env, "/about/")
+    invalidate(sandbox_env, "/about/")
     origin_link.add_origin_latency(latency_ms=250)
 
     began = time.perf_counter()
@@ -380,12 +368,12 @@ def test_origin_link_failures_show_on_misses_and_go_with_the_restore(
     sandbox_env: SandboxInfo, inject: Callable[[], Any], status: int
 ) -> None:
     page = f"/posts/{'error-pages' if status == 503 else 'cache-ttls'}/"
-    forget_at_the_edge(sandbox_env, page)
+    invalidate(sandbox_env, page)
     inject()
 
     assert edge_get(sandbox_env, page)[0] == status
     restore_all()
-    forget_at_the_edge(sandbox_env, page)  # the error was cached (ErrorCachingMinTTL)
+    invalidate(sandbox_env, page)  # the error was cached (ErrorCachingMinTTL)
     assert edge_get(sandbox_env, page)[0] == 200
     assert origin_link_faults(sandbox_env) == []
 
@@ -428,7 +416,7 @@ def test_an_invalidation_storm_stops_at_cloudfronts_in_progress_limit(
     finally:
         sandbox_stack.stack.propagation.delay = 0.0
         # The session's sandbox is shared: wait for the storm to end before the next test.
-        client = edge_client.cloudfront(sandbox_env)
+        client = aws(sandbox_env, "cloudfront")
         done = Wait(delay=0.2, timeout=10).until(
             lambda: [
                 item["Status"]

@@ -1,12 +1,8 @@
 """deny_origin_reads on the running sandbox: inject, see it at the edge, restore exactly."""
 
 import json
-import urllib.error
-import urllib.request
-import uuid
 from typing import Any
 
-import boto3
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
@@ -14,49 +10,15 @@ from chaos_runner.faults.ledger import restore_injected_faults
 from chaos_runner.faults.s3 import deny_origin_reads
 from chaos_runner.ledger import EntryState, Ledger
 from chaos_runner.sandbox.state import SandboxInfo
-
-
-def s3_client(sandbox: SandboxInfo) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=sandbox.aws_endpoint_url,
-        region_name=sandbox.region,
-        aws_access_key_id="sandbox",
-        aws_secret_access_key="sandbox-secret",
-    )
-
-
-def edge_get(sandbox: SandboxInfo, path: str) -> tuple[int, str]:
-    """Status and X-Cache of one GET at the edge."""
-    try:
-        with urllib.request.urlopen(sandbox.edge_url + path, timeout=10) as response:
-            return response.status, response.headers.get("X-Cache", "")
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers.get("X-Cache", "")
-
-
-def forget_at_the_edge(sandbox: SandboxInfo, *paths: str) -> None:
-    boto3.client(
-        "cloudfront",
-        endpoint_url=sandbox.aws_endpoint_url,
-        region_name=sandbox.region,
-        aws_access_key_id="sandbox",
-        aws_secret_access_key="sandbox-secret",
-    ).create_invalidation(
-        DistributionId=sandbox.distribution_id,
-        InvalidationBatch={
-            "Paths": {"Quantity": len(paths), "Items": list(paths)},
-            "CallerReference": uuid.uuid4().hex,
-        },
-    )
+from tests.sandbox.edge_client import aws, edge_get, invalidate
 
 
 def test_cached_pages_survive_uncached_fail_and_the_policy_comes_back_byte_for_byte(
     sandbox_env: SandboxInfo,
 ) -> None:
-    s3 = s3_client(sandbox_env)
+    s3 = aws(sandbox_env, "s3")
     before = s3.get_bucket_policy(Bucket=sandbox_env.bucket)["Policy"]
-    forget_at_the_edge(sandbox_env, "/", "/posts/invalidations/")
+    invalidate(sandbox_env, "/", "/posts/invalidations/")
     assert edge_get(sandbox_env, "/") == (200, "Miss from cloudfront")
 
     result = deny_origin_reads(verify_key="index.html")
@@ -79,14 +41,14 @@ def test_cached_pages_survive_uncached_fail_and_the_policy_comes_back_byte_for_b
     assert restored["count"] == 1
     assert s3.get_bucket_policy(Bucket=sandbox_env.bucket)["Policy"] == before
     assert [e.state for e in Ledger().entries()] == [EntryState.RESTORED]
-    forget_at_the_edge(sandbox_env, "/posts/invalidations/")  # the 403 was cached (10 s)
+    invalidate(sandbox_env, "/posts/invalidations/")  # the 403 was cached (10 s)
     assert edge_get(sandbox_env, "/posts/invalidations/") == (200, "Miss from cloudfront")
 
 
 def test_a_policy_changed_by_hand_since_the_fault_is_a_conflict_and_left_alone(
     sandbox_env: SandboxInfo,
 ) -> None:
-    s3 = s3_client(sandbox_env)
+    s3 = aws(sandbox_env, "s3")
     before = s3.get_bucket_policy(Bucket=sandbox_env.bucket)["Policy"]
     deny_origin_reads()
     by_hand = json.loads(before)
@@ -105,7 +67,7 @@ def test_a_policy_changed_by_hand_since_the_fault_is_a_conflict_and_left_alone(
 def test_restore_is_idempotent_when_someone_already_put_the_policy_back(
     sandbox_env: SandboxInfo,
 ) -> None:
-    s3 = s3_client(sandbox_env)
+    s3 = aws(sandbox_env, "s3")
     before = s3.get_bucket_policy(Bucket=sandbox_env.bucket)["Policy"]
     deny_origin_reads()
     s3.put_bucket_policy(Bucket=sandbox_env.bucket, Policy=before)
@@ -119,7 +81,7 @@ def test_restore_is_idempotent_when_someone_already_put_the_policy_back(
 
 
 def test_a_bucket_without_a_policy_is_left_without_one(sandbox_env: SandboxInfo) -> None:
-    s3 = s3_client(sandbox_env)
+    s3 = aws(sandbox_env, "s3")
     before = s3.get_bucket_policy(Bucket=sandbox_env.bucket)["Policy"]
     s3.delete_bucket_policy(Bucket=sandbox_env.bucket)
     try:

@@ -17,40 +17,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 from aiohttp import web
 
 from chaos_runner.faults.ledger import restore_injected_faults
 from chaos_runner.faults.origin_link import add_origin_errors, add_origin_latency
 from chaos_runner.sandbox.demo import website_domain
-from chaos_runner.sandbox.state import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY, SandboxInfo
+from chaos_runner.sandbox.state import SandboxInfo
 from chaos_runner.sandbox.testing import InProcessSandbox
 from probes import cache, content, load
+from tests.sandbox.edge_client import aws, invalidate
 from tests.servers import serving
 
 DELAY_S = 0.05
 NO_STORE = {"Cache-Control": "no-store"}
-
-
-def aws(sandbox: SandboxInfo, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=sandbox.aws_endpoint_url,
-        region_name=sandbox.region,
-        aws_access_key_id=SANDBOX_ACCESS_KEY,
-        aws_secret_access_key=SANDBOX_SECRET_KEY,
-    )
-
-
-def purge(sandbox: SandboxInfo, *paths: str) -> None:
-    aws(sandbox, "cloudfront").create_invalidation(
-        DistributionId=sandbox.distribution_id,
-        InvalidationBatch={
-            "Paths": {"Quantity": len(paths), "Items": list(paths)},
-            "CallerReference": uuid.uuid4().hex,
-        },
-    )
 
 
 @dataclass
@@ -170,7 +150,7 @@ def test_a_purge_shows_in_the_hit_ratio(sandbox: SandboxInfo, lab_site: dict[str
     pages = ["/", "/about/"]
     cache.cache_statistics(pages, configuration=lab_site)  # warm
     warm = load.measurement(pages, rate=0, requests=20, concurrency=1, configuration=lab_site)
-    purge(sandbox, "/*")
+    invalidate(sandbox, "/*")
     purged = load.measurement(pages, rate=0, requests=20, concurrency=1, configuration=lab_site)
 
     assert warm["hit_ratio"] == 1.0
@@ -185,7 +165,7 @@ def test_cache_statistics_see_the_purge_and_the_ages(
     sandbox: SandboxInfo, lab_site: dict[str, Any]
 ) -> None:
     pages = ["/", "/about/"]
-    purge(sandbox, "/*")
+    invalidate(sandbox, "/*")
 
     first = cache.cache_statistics(pages, rounds=2, configuration=lab_site)
     again = cache.cache_statistics(pages, rounds=1, configuration=lab_site)
@@ -200,15 +180,15 @@ def test_a_failover_shows_the_secondarys_marker(
     sandbox_env: SandboxInfo, lab_site: dict[str, Any]
 ) -> None:
     posts = ["/posts/", "/posts/origin-outage/"]
-    purge(sandbox_env, "/posts/*")
+    invalidate(sandbox_env, "/posts/*")
     before = cache.cache_statistics(posts, configuration=lab_site)
     add_origin_errors(status=503, share=1.0, origin=website_domain(sandbox_env.bucket))
     try:
-        purge(sandbox_env, "/posts/*")
+        invalidate(sandbox_env, "/posts/*")
         during = cache.cache_statistics(posts, configuration=lab_site)
     finally:
         restore_injected_faults(scope="target")
-    purge(sandbox_env, "/posts/*")
+    invalidate(sandbox_env, "/posts/*")
     after = cache.cache_statistics(posts, configuration=lab_site)
 
     assert (before["origin"], during["origin"], after["origin"]) == (
@@ -271,7 +251,7 @@ def test_a_stale_page_at_the_edge_is_a_mismatch_until_purged(
         assert content.integrity(f"/{key}", configuration=lab_site)["ok"] is True
         s3.put_object(Bucket=sandbox_env.bucket, Key=key, Body=b"v2", ContentType="text/html")
         stale = content.integrity(f"/{key}", configuration=lab_site)
-        purge(sandbox_env, f"/{key}")
+        invalidate(sandbox_env, f"/{key}")
         fresh = content.integrity(f"/{key}", configuration=lab_site)
     finally:
         s3.delete_object(Bucket=sandbox_env.bucket, Key=key)

@@ -5,7 +5,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import boto3
 import pytest
@@ -17,16 +16,7 @@ from chaos_runner.sandbox import demo
 from chaos_runner.sandbox.state import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY, SandboxInfo
 from probes import cloudfront, cloudwatch, watch
 from probes.watch import WatchResult
-
-
-def aws(sandbox: SandboxInfo, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=sandbox.aws_endpoint_url,
-        region_name=sandbox.region,
-        aws_access_key_id=SANDBOX_ACCESS_KEY,
-        aws_secret_access_key=SANDBOX_SECRET_KEY,
-    )
+from tests.sandbox.edge_client import aws
 
 
 @pytest.fixture

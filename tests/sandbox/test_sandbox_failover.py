@@ -1,33 +1,20 @@
 """The demo's origin group: /posts/* fails over to the secondary bucket on 5xx or silence."""
 
 import copy
-import functools
 import http.client
 import json
 import re
-import uuid
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-import boto3
 import pytest
 
 from chaos_runner.sandbox import demo
-from chaos_runner.sandbox.state import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY, SandboxInfo
+from chaos_runner.sandbox.state import SandboxInfo
+from tests.sandbox.edge_client import aws, invalidate
 
 MARKER = re.compile(rb'<meta name="chaos-demo-origin" content="([a-z]+)">')
-
-
-@functools.cache
-def aws(sandbox: SandboxInfo, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=sandbox.aws_endpoint_url,
-        region_name=sandbox.region,
-        aws_access_key_id=SANDBOX_ACCESS_KEY,
-        aws_secret_access_key=SANDBOX_SECRET_KEY,
-    )
 
 
 def get(url: str, path: str, method: str = "GET", body: Any = None) -> tuple[int, bytes]:
@@ -47,16 +34,6 @@ def origin_of(body: bytes) -> str:
     return found.group(1).decode() if found else "?"
 
 
-def purge(sandbox: SandboxInfo, *paths: str) -> None:
-    aws(sandbox, "cloudfront").create_invalidation(
-        DistributionId=sandbox.distribution_id,
-        InvalidationBatch={
-            "Paths": {"Quantity": len(paths), "Items": list(paths)},
-            "CallerReference": uuid.uuid4().hex,
-        },
-    )
-
-
 @pytest.fixture
 def fault(sandbox: SandboxInfo) -> Iterator[Any]:
     """PUT link faults through the admin API; all removed (and the caches purged) after."""
@@ -67,7 +44,7 @@ def fault(sandbox: SandboxInfo) -> Iterator[Any]:
 
     yield put
     get(sandbox.admin_url, "/origin-link/faults", "DELETE")
-    purge(sandbox, "/*")  # errors the faults caused are cached for 10 s
+    invalidate(sandbox, "/*")  # errors the faults caused are cached for 10 s
 
 
 @pytest.fixture
@@ -120,7 +97,7 @@ def test_the_failover_bucket_holds_the_secondary_build(sandbox: SandboxInfo) -> 
 
 
 def test_posts_come_from_the_primary_while_it_answers(sandbox: SandboxInfo, fault: Any) -> None:
-    purge(sandbox, "/posts/*")
+    invalidate(sandbox, "/posts/*")
 
     assert origin_of(get(sandbox.edge_url, "/posts/")[1]) == "primary"
     assert origin_of(get(sandbox.edge_url, "/posts/cache-ttls/")[1]) == "primary"
@@ -130,7 +107,7 @@ def test_posts_come_from_the_primary_while_it_answers(sandbox: SandboxInfo, faul
 def test_a_5xx_from_the_primary_fails_over_for_posts_only(
     sandbox: SandboxInfo, fault: Any, status: int
 ) -> None:
-    purge(sandbox, "/posts/*", "/about/")
+    invalidate(sandbox, "/posts/*", "/about/")
     fault("primary-down", kind="error", status=status, origin=demo.website_domain(demo.BUCKET))
 
     post = get(sandbox.edge_url, "/posts/invalidations/")
@@ -143,11 +120,11 @@ def test_a_5xx_from_the_primary_fails_over_for_posts_only(
 def test_failover_is_per_request_and_nothing_is_remembered(
     sandbox: SandboxInfo, fault: Any
 ) -> None:
-    purge(sandbox, "/posts/*")
+    invalidate(sandbox, "/posts/*")
     fault("blip", kind="error", status=500, origin=demo.website_domain(demo.BUCKET))
     during = get(sandbox.edge_url, "/posts/")
     get(sandbox.admin_url, "/origin-link/faults/blip", "DELETE")
-    purge(sandbox, "/posts/*")
+    invalidate(sandbox, "/posts/*")
     after = get(sandbox.edge_url, "/posts/")
 
     assert (origin_of(during[1]), origin_of(after[1])) == ("secondary", "primary")
@@ -156,7 +133,7 @@ def test_failover_is_per_request_and_nothing_is_remembered(
 def test_a_silent_primary_fails_over_after_the_read_timeout(
     sandbox: SandboxInfo, fault: Any, one_second_read_timeout: None
 ) -> None:
-    purge(sandbox, "/posts/*")
+    invalidate(sandbox, "/posts/*")
     fault("primary-silent", kind="blackhole", origin=demo.website_domain(demo.BUCKET))
 
     status, body = get(sandbox.edge_url, "/posts/error-pages/")
@@ -165,7 +142,7 @@ def test_a_silent_primary_fails_over_after_the_read_timeout(
 
 
 def test_a_reset_from_the_primary_fails_over(sandbox: SandboxInfo, fault: Any) -> None:
-    purge(sandbox, "/posts/*")
+    invalidate(sandbox, "/posts/*")
     fault("primary-reset", kind="reset", origin=demo.website_domain(demo.BUCKET))
 
     status, body = get(sandbox.edge_url, "/posts/")
@@ -176,7 +153,7 @@ def test_a_reset_from_the_primary_fails_over(sandbox: SandboxInfo, fault: Any) -
 def test_both_origins_failing_answers_the_secondarys_error(
     sandbox: SandboxInfo, fault: Any
 ) -> None:
-    purge(sandbox, "/posts/*")
+    invalidate(sandbox, "/posts/*")
     fault("everything-down", kind="error", status=503)
 
     status, _ = get(sandbox.edge_url, "/posts/origin-outage/")
@@ -189,7 +166,7 @@ def test_a_denied_primary_is_not_masked_by_the_group(sandbox: SandboxInfo, fault
     policy = s3.get_bucket_policy(Bucket=sandbox.bucket)["Policy"]
     deny = json.loads(policy)
     deny["Statement"][0]["Effect"] = "Deny"
-    purge(sandbox, "/posts/*")
+    invalidate(sandbox, "/posts/*")
     s3.put_bucket_policy(Bucket=sandbox.bucket, Policy=json.dumps(deny))
     try:
         status, body = get(sandbox.edge_url, "/posts/cache-ttls/")

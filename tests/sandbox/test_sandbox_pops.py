@@ -1,15 +1,14 @@
 """Points of presence: separate caches, one distribution, chosen by port or X-Chaos-Pop."""
 
 import http.client
-import uuid
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-import boto3
 import pytest
 
-from chaos_runner.sandbox.state import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY, SandboxInfo
+from chaos_runner.sandbox.state import SandboxInfo
 from chaos_runner.sandbox.testing import InProcessSandbox
+from tests.sandbox.edge_client import invalidate
 
 
 def get(url: str, path: str, pop: str | None = None) -> tuple[int, str, str]:
@@ -36,22 +35,6 @@ def empty_caches(sandbox_stack: InProcessSandbox) -> Iterator[None]:
     yield
     for edge in sandbox_stack.stack.pops.edges:
         edge.cache.clear()
-
-
-def invalidate(sandbox: SandboxInfo, *paths: str) -> None:
-    boto3.client(
-        "cloudfront",
-        endpoint_url=sandbox.aws_endpoint_url,
-        region_name=sandbox.region,
-        aws_access_key_id=SANDBOX_ACCESS_KEY,
-        aws_secret_access_key=SANDBOX_SECRET_KEY,
-    ).create_invalidation(
-        DistributionId=sandbox.distribution_id,
-        InvalidationBatch={
-            "Paths": {"Quantity": len(paths), "Items": list(paths)},
-            "CallerReference": uuid.uuid4().hex,
-        },
-    )
 
 
 def test_the_sandbox_runs_two_pops_each_on_a_port_of_its_own(sandbox: SandboxInfo) -> None:

@@ -5,7 +5,6 @@ Completed and then set it back to 0, so no change lands in a later test.
 """
 
 import copy
-import functools
 import http.client
 import time
 import uuid
@@ -13,27 +12,16 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from chaos_runner.sandbox.controlplane import MAX_WILDCARD_PATHS_IN_PROGRESS
-from chaos_runner.sandbox.state import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY, SandboxInfo
+from chaos_runner.sandbox.state import SandboxInfo
 from chaos_runner.sandbox.testing import InProcessSandbox
+from tests.sandbox.edge_client import aws, invalidate
 
 Config = dict[str, Any]
 FAST_WAITER = {"Delay": 1, "MaxAttempts": 10}
-
-
-@functools.cache
-def aws(sandbox: SandboxInfo, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=sandbox.aws_endpoint_url,
-        region_name=sandbox.region,
-        aws_access_key_id=SANDBOX_ACCESS_KEY,
-        aws_secret_access_key=SANDBOX_SECRET_KEY,
-    )
 
 
 def get(sandbox: SandboxInfo, path: str) -> tuple[int, bytes, str]:
@@ -46,17 +34,6 @@ def get(sandbox: SandboxInfo, path: str) -> tuple[int, bytes, str]:
         return response.status, response.read(), response.headers.get("X-Cache", "")
     finally:
         connection.close()
-
-
-def invalidate(sandbox: SandboxInfo, *paths: str) -> Any:
-    answer = aws(sandbox, "cloudfront").create_invalidation(
-        DistributionId=sandbox.distribution_id,
-        InvalidationBatch={
-            "Paths": {"Quantity": len(paths), "Items": list(paths)},
-            "CallerReference": uuid.uuid4().hex,
-        },
-    )
-    return answer["Invalidation"]
 
 
 def settled(sandbox: SandboxInfo) -> bool:
