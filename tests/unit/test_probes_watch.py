@@ -3,6 +3,7 @@
 import asyncio
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from aiohttp import web
 from chaoslib.exceptions import ActivityFailed
 
 from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, TargetRef
+from chaos_runner.waiter import Wait
 from probes import watch
 from probes.watch import WatchResult
 from tests.servers import serving
@@ -24,6 +26,12 @@ TARGET = TargetRef(key="unit|-|-", label="unit test site", endpoint_url=None, re
 class Site:
     url: str
     healthy: threading.Event
+    answered: Counter[str]
+
+    def wait_for_answers(self, kind: str, count: int) -> None:
+        """Poll (bounded) until the site has given ``count`` answers of ``kind`` (ok/503)."""
+        done = Wait(delay=0.01, timeout=5).until(lambda: self.answered[kind], lambda n: n >= count)
+        assert done.reached, f"only {done.last} {kind} answers in 5 s"
 
     @property
     def configuration(self) -> dict[str, Any]:
@@ -34,9 +42,12 @@ class Site:
 def site() -> Iterator[Site]:
     healthy = threading.Event()
     healthy.set()
+    answered: Counter[str] = Counter()
 
     async def page(request: web.Request) -> web.Response:
-        return web.Response(body=b"ok") if healthy.is_set() else web.Response(status=503)
+        kind = "ok" if healthy.is_set() else "503"
+        answered[kind] += 1
+        return web.Response(body=b"ok") if kind == "ok" else web.Response(status=503)
 
     async def slow(request: web.Request) -> web.Response:
         await asyncio.sleep(0.05)
@@ -46,7 +57,7 @@ def site() -> Iterator[Site]:
     app.router.add_get("/", page)
     app.router.add_get("/slow", slow)
     with serving(app) as url:
-        yield Site(url, healthy)
+        yield Site(url, healthy, answered)
 
 
 @pytest.fixture
@@ -81,10 +92,10 @@ def test_detection_and_recovery_times_come_from_the_ledger(site: Site, ledger: L
             "/", rate=20, recovery_window=0.5, max_duration=10, configuration=site.configuration
         )
     )
-    time.sleep(0.3)  # a healthy baseline
+    site.wait_for_answers("ok", 6)  # a healthy baseline
     entry = inject(ledger)
     site.healthy.clear()
-    time.sleep(0.4)  # the outage
+    site.wait_for_answers("503", 8)  # the outage, seen by 8 samples
     site.healthy.set()
     ledger.mark(entry.id, EntryState.RESTORED, "unit restore")
 
@@ -146,7 +157,7 @@ def test_a_site_that_does_not_recover_is_watched_until_max_duration(
     )
     entry = inject(ledger)
     site.healthy.clear()
-    time.sleep(0.2)
+    site.wait_for_answers("503", 4)
     ledger.mark(entry.id, EntryState.RESTORED, "restored, but the site stays down")
 
     result = join()
@@ -175,7 +186,7 @@ def test_a_fault_of_an_unnamed_run_counts_when_opened_after_the_watch_started(
             "/", rate=20, recovery_window=0.2, max_duration=5, configuration=site.configuration
         )
     )
-    time.sleep(0.1)
+    site.wait_for_answers("ok", 1)  # the watch has started
     entry = inject(ledger, run_id="manual")
     ledger.mark(entry.id, EntryState.RESTORED, "nothing happened")
 
