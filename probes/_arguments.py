@@ -5,11 +5,11 @@ are accepted as numeric strings too. Every check raises :class:`ConfigurationErr
 full sentence naming the argument, the rule and the value seen.
 """
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from chaos_runner import ConfigurationError
+from chaos_runner.arguments import number
 from chaos_runner.target import Target
 
 __all__ = [
@@ -94,31 +94,6 @@ def weighted_cycle(value: PathSpec) -> tuple[str, ...]:
         current[chosen] -= total
         cycle.append(chosen)
     return tuple(cycle)
-
-
-def number(
-    name: str,
-    value: object,
-    low: float,
-    high: float,
-    *,
-    whole: bool = False,
-    exclusive_low: bool = False,
-) -> float:
-    """``value`` as a number within bounds; numeric strings (from ``${...}``) are accepted."""
-    kind = "a whole number" if whole else "a number"
-    above = f"above {low:g}" if exclusive_low else f"from {low:g}"
-    rule = f"`{name}` must be {kind} {above} to {high:g}"
-    try:
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise ValueError(value)
-        parsed = float(value)
-    except ValueError:
-        raise ConfigurationError(f"{rule}; got {value!r}.") from None
-    too_low = parsed <= low if exclusive_low else parsed < low
-    if too_low or parsed > high or (whole and not parsed.is_integer()) or math.isnan(parsed):
-        raise ConfigurationError(f"{rule}; got {value!r}.")
-    return parsed
 
 
 def statuses(name: str, spec: StatusSpec) -> frozenset[int]:

@@ -1,0 +1,128 @@
+"""The run this process executes, and what it leaves in the journal.
+
+Two things live here:
+
+- :class:`JournalSection` and its parts: the ``chaostoolkit-cdn`` section the safety
+  control writes into every Chaos Toolkit journal of our experiments. It is the contract
+  the verdict (``chaos_runner.verdict``) reads; a journal without it is judged from Chaos
+  Toolkit's own fields only.
+- :class:`RunContext`: the state of one run (its id, target, lock, the problems our
+  activities met, the method-over signal), created by the safety control before the
+  experiment and gone after cleanup. Global state, kept in this one labelled place: one
+  run per process at a time (``current()``).
+"""
+
+import threading
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal, NotRequired, TypedDict
+
+__all__ = [
+    "SECTION",
+    "FaultRecord",
+    "JournalSection",
+    "Problem",
+    "ProblemKind",
+    "RestoreRecord",
+    "RunContext",
+    "current",
+    "finish",
+    "start",
+]
+
+#: The key of our section in a Chaos Toolkit journal.
+SECTION = "chaostoolkit-cdn"
+
+
+class ProblemKind(StrEnum):
+    """What went wrong in one of our activities, by the exit code it leads to."""
+
+    INVALID = "invalid"  # bad arguments or configuration; nothing was injected (exit 2)
+    NOT_IN_EFFECT = "not-in-effect"  # a fault failed or was not verified (exit 3)
+    INTERNAL = "internal"  # a bug of ours: an unexpected exception (exit 70)
+    EXPECTATION = "expectation"  # an expect_* probe saw the site not as expected (exit 1)
+    ABORTED = "aborted"  # a safeguard, the halt switch or a refused start (exit 5)
+
+
+class Problem(TypedDict):
+    """One problem met by one of our activities or controls during the run."""
+
+    kind: str  # a ProblemKind value
+    activity: str  # the Python function (or control) that met it
+    message: str  # its sentence, as the journal's activity shows it
+    at: float  # time.time() when it happened
+
+
+class FaultRecord(TypedDict):
+    """One fault the run injected, as the ledger holds it at the end of the run."""
+
+    entry: str
+    kind: str  # the ledger kind: bucket_policy, objects, distribution_config, ...
+    fault: str  # its description in words
+    state: str  # open, restored, conflict, irreversible
+    detail: str  # the last detail recorded (the restore's sentence)
+    injected_at: float
+    closed_at: float | None  # when it was restored (or found in conflict)
+
+
+class RestoreRecord(TypedDict):
+    """What the end-of-run restore did to one fault."""
+
+    entry: str
+    fault: str
+    state: str
+    detail: str
+    seconds: float
+
+
+class JournalSection(TypedDict):
+    """The ``chaostoolkit-cdn`` section of a journal."""
+
+    version: int  # 2 since the run context; 1 (no version key) before
+    target: str  # the label: "sandbox: distribution X, bucket Y" or "aws: ..."
+    target_kind: Literal["sandbox", "aws"]
+    site_url: str
+    run_id: str
+    ledger: str
+    faults: list[FaultRecord]
+    restored_at_end: list[RestoreRecord]
+    restore_complete: bool
+    problems: list[Problem]
+    #: Why the run's journal status was changed (e.g. "the steady state failed before the
+    #: method"); empty when it was left as Chaos Toolkit set it.
+    status_changed: NotRequired[str]
+
+
+@dataclass(slots=True)
+class RunContext:
+    """One run: created before the experiment, gone after cleanup."""
+
+    run_id: str
+    problems: list[Problem] = field(default_factory=list)
+    method_over: threading.Event = field(default_factory=threading.Event)
+
+    def record(self, problem: Problem) -> None:
+        """Note a problem met by an activity or a control."""
+        self.problems.append(problem)
+
+
+# Global state, in one labelled place: the run this process is executing (one at a time).
+_current: RunContext | None = None
+
+
+def start(run_id: str) -> RunContext:
+    """Begin a run; replaces any run a crashed control left behind."""
+    global _current  # noqa: PLW0603 - the labelled run state above
+    _current = RunContext(run_id)
+    return _current
+
+
+def current() -> RunContext | None:
+    """The run in progress, or None outside a run."""
+    return _current
+
+
+def finish() -> None:
+    """End the run: nothing of it is visible afterwards."""
+    global _current  # noqa: PLW0603 - the labelled run state above
+    _current = None
