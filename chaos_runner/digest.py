@@ -3,7 +3,9 @@
 It covers every bucket the site uses (the origin bucket and any other bucket a distribution
 origin names by its website or REST domain): policy, versioning, website configuration, and
 every object version with its bytes and metadata; and the distribution's config. Times that
-AWS sets on every write (LastModified) are left out; ETags and version ids are kept.
+AWS sets on every write (LastModified) are left out; ETags and version ids are kept, and
+which entry of each key is the latest (a version or a delete marker). Any mix of versions
+written before versioning (S3's ``"null"`` version), later versions and delete markers reads.
 """
 
 import hashlib
@@ -19,6 +21,8 @@ __all__ = ["bucket_state", "distribution_buckets", "target_digest", "target_stat
 _BUCKET_DOMAIN = re.compile(
     r"^(?P<bucket>.+?)\.(s3-website[-.][a-z0-9-]+|s3(\.[a-z0-9-]+)?)\.amazonaws\.com$"
 )
+#: S3's version id of an object written while its bucket was not versioned.
+_NULL_VERSION = "null"
 _OBJECT_FIELDS = (
     "ContentType",
     "CacheControl",
@@ -62,11 +66,20 @@ def bucket_state(s3: Any, bucket: str) -> dict[str, Any]:
     paginator = s3.get_paginator("list_object_versions")
     for page in paginator.paginate(Bucket=bucket):
         for marker in page.get("DeleteMarkers", []):
-            objects.append({"key": marker["Key"], "version": marker["VersionId"], "deleted": True})
+            objects.append(
+                {
+                    "key": marker["Key"],
+                    "version": marker.get("VersionId") or _NULL_VERSION,
+                    "latest": bool(marker.get("IsLatest")),
+                    "deleted": True,
+                }
+            )
         for version in page.get("Versions", []):
-            version_id = version.get("VersionId") or "null"
-            extra = {} if version_id == "null" else {"VersionId": version_id}
-            answer = s3.get_object(Bucket=bucket, Key=version["Key"], **extra)
+            # Every version is read by its id, "null" included (S3 takes versionId=null for
+            # an object written before versioning, and on a bucket never versioned): a bare
+            # GetObject would read the latest version, or fail under a delete marker.
+            version_id = version.get("VersionId") or _NULL_VERSION
+            answer = s3.get_object(Bucket=bucket, Key=version["Key"], VersionId=version_id)
             body = answer["Body"].read()
             objects.append(
                 {
