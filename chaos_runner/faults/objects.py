@@ -4,21 +4,32 @@
 replaces them with a bad deploy (preset ``wrong-content``, ``wrong-content-type`` or
 ``truncated``). With no selection, each acts on the home page (``index.html``) only.
 
+Named keys are normalised (no leading ``/``) and each acts once, however often it is named;
+a fault acts on at most 1,000 keys. ``bucket`` may only be one of the target's buckets (the
+origin bucket, or a bucket its distribution names as an origin), so that the ledger entry
+and the digest cover what the fault changes.
+
 How the prior objects are kept, before the first mutation:
-- bucket with versioning enabled: the version id each key had; the restore removes exactly
-  the version (or delete marker) the fault added, so the version history is as before;
+- bucket with versioning enabled: the version id each key had (S3's ``"null"`` for an
+  object written before versioning was enabled); the restore removes exactly the version
+  (or delete marker) the fault added, so the version history is as before;
 - otherwise: the bytes and metadata of each object in a quarantine directory beside the
   ledger (``.chaos/quarantine/<id>/``, fsynced), and the restore puts them back (same
   bytes, metadata, content type and cache headers; S3 gives the object a new LastModified).
+  The directory goes when the fault does not start (the ledger entry could not be opened)
+  and when a restore has put every key back; it stays while any key is in conflict.
 
 A restore is per key and idempotent; a key that someone changed since the fault (a new
-upload, a deletion) is reported as a conflict and left alone.
+upload, a deletion) is reported as a conflict and left alone. A key already as before is
+recognised by its ETag and metadata, without the quarantined copy.
 """
 
+import contextlib
 import hashlib
 import json
 import os
 import random
+import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -26,8 +37,10 @@ from typing import Any
 
 from chaos_runner._errors import ConfigurationError, FaultNotVerified, RestoreConflict
 from chaos_runner.activity import activity, target_ref
-from chaos_runner.aws import aws_errors, error_code, s3_client
+from chaos_runner.arguments import number, whole
+from chaos_runner.aws import aws_errors, cloudfront_client, error_code, s3_client
 from chaos_runner.crashpoint import crashpoint
+from chaos_runner.digest import distribution_buckets
 from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, RestoreOutcome, default_ledger_path
 from chaos_runner.target import Target
 
@@ -52,22 +65,31 @@ _METADATA_FIELDS = (
 )
 _MAX_QUARANTINE_BYTES = 256 * 1024 * 1024
 _MAX_KEYS = 1000
+#: Seeds print whole in a message (``:g``) up to here.
+_MAX_SEED = 999_999
+#: S3's version id of an object written while the bucket was not versioned.
+_NULL_VERSION = "null"
 
 
 def _key_list(keys: str | list[str]) -> list[str]:
+    """The named keys, normalised (trimmed, no leading '/'), each once, in the order given."""
     items = keys.split(",") if isinstance(keys, str) else list(keys)
-    return [item.strip().lstrip("/") for item in items if item and item.strip()]
+    normalised = (str(item).strip().lstrip("/") for item in items if item)
+    return list(dict.fromkeys(key for key in normalised if key))
 
 
 def select_keys(
     s3: Any, bucket: str, keys: str | list[str], prefix: str, share: float, seed: int
 ) -> list[str]:
     """The keys a fault acts on: named keys, or a prefix, or a share of them; else index.html."""
-    if not 0.0 <= share <= 1.0:
-        raise ConfigurationError(f"share must be between 0 and 1; got {share}.")
     named = _key_list(keys)
     if named and (prefix or share):
         raise ConfigurationError("Give either keys, or prefix and/or share, not both.")
+    if len(named) > _MAX_KEYS:
+        raise ConfigurationError(
+            f"The selection names {len(named)} keys; a fault acts on at most {_MAX_KEYS} "
+            "objects. Name fewer keys, or select a share of a prefix instead."
+        )
     if named:
         return named
     if not prefix and not share:
@@ -125,12 +147,15 @@ def _fsync_write(path: Path, data: bytes) -> None:
         os.fsync(handle.fileno())
 
 
-def _snapshot(s3: Any, bucket: str, keys: list[str], versioned: bool) -> dict[str, Any]:
-    """What the restore needs, made durable before any mutation."""
+def _snapshot(
+    s3: Any, bucket: str, keys: list[str], versioned: bool, quarantine: Path | None
+) -> dict[str, Any]:
+    """What the restore needs, made durable before any mutation.
+
+    With ``quarantine`` (an unversioned bucket), each object's bytes are written there.
+    """
     saved: dict[str, Any] = {}
-    quarantine: Path | None = None
-    if not versioned:
-        quarantine = default_ledger_path().parent / "quarantine" / uuid.uuid4().hex[:12]
+    if quarantine is not None:
         quarantine.mkdir(parents=True, exist_ok=True)
     total = 0
     from botocore.exceptions import ClientError
@@ -153,7 +178,9 @@ def _snapshot(s3: Any, bucket: str, keys: list[str], versioned: bool) -> dict[st
         record: dict[str, Any] = {
             "etag": answer.get("ETag"),
             "sha256": hashlib.sha256(body).hexdigest(),
-            "version_id": answer.get("VersionId"),
+            # An object older than versioning is S3's "null" version; moto and some S3
+            # answers leave its VersionId out of GetObject.
+            "version_id": answer.get("VersionId") or (_NULL_VERSION if versioned else None),
             "metadata": {field: answer[field] for field in _METADATA_FIELDS if answer.get(field)},
         }
         if quarantine is not None:
@@ -170,6 +197,16 @@ def _snapshot(s3: Any, bucket: str, keys: list[str], versioned: bool) -> dict[st
         finally:
             os.close(fd)
     return saved
+
+
+def _quarantine_root() -> Path:
+    return default_ledger_path().parent / "quarantine"
+
+
+def _remove_quarantine(directory: Path) -> None:
+    """Remove one quarantine directory; a leftover one is harmless, so removal never fails."""
+    with contextlib.suppress(OSError):  # the fault's own outcome matters more than the litter
+        shutil.rmtree(directory)
 
 
 def _bad_body(preset: str, body: bytes) -> bytes:
@@ -192,18 +229,25 @@ def _inject(
     target = Target.resolve(configuration)
     s3 = s3_client(target.region, target.endpoint_url)
     versioned = _versioned(s3, bucket)
-    saved = _snapshot(s3, bucket, keys, versioned)
-    undo_keys = {
-        key: {**{k: v for k, v in record.items() if k != "_body"}, **undo_extra(key, record)}
-        for key, record in saved.items()
-    }
-    ledger = Ledger()
-    entry = ledger.open(
-        "objects",
-        target_ref(target),
-        {"bucket": bucket, "fault": fault, "versioned": versioned, "keys": undo_keys},
-        describe,
-    )
+    quarantine = None if versioned else _quarantine_root() / uuid.uuid4().hex[:12]
+    try:
+        saved = _snapshot(s3, bucket, keys, versioned, quarantine)
+        undo_keys = {
+            key: {**{k: v for k, v in record.items() if k != "_body"}, **undo_extra(key, record)}
+            for key, record in saved.items()
+        }
+        entry = Ledger().open(
+            "objects",
+            target_ref(target),
+            {"bucket": bucket, "fault": fault, "versioned": versioned, "keys": undo_keys},
+            describe,
+        )
+    except BaseException:
+        # Nothing was mutated: no restore can need these copies (a restore finds every key
+        # already as before by its ETag), even if the ledger line did reach the disk.
+        if quarantine is not None:
+            _remove_quarantine(quarantine)
+        raise
     crashpoint(f"{fault}:after-ledger-open")
     results: dict[str, Any] = {}
     for step, key in enumerate(keys, start=1):
@@ -228,17 +272,51 @@ def _selection(
     bucket: str,
     keys: str | list[str],
     prefix: str,
-    share: float,
-    seed: int,
+    share: object,
+    seed: object,
     configuration: dict[str, Any] | None,
 ) -> tuple[str, list[str]]:
-    """The bucket (default CHAOS_ORIGIN_BUCKET) and the keys a fault acts on."""
+    """The bucket (default CHAOS_ORIGIN_BUCKET) and the keys a fault acts on.
+
+    ``share`` and ``seed`` may be numeric strings (``${...}`` substitutions arrive so).
+    """
+    fraction = number("share", share, 0.0, 1.0)
+    picker = whole("seed", seed, 0, _MAX_SEED)
     target = Target.resolve(configuration)
-    bucket = bucket or target.origin_bucket
-    if not bucket:
-        target.require("CHAOS_ORIGIN_BUCKET")
+    bucket = _target_bucket(target, str(bucket or "").strip())
     s3 = s3_client(target.region, target.endpoint_url)
-    return bucket, select_keys(s3, bucket, keys, prefix, share, seed)
+    return bucket, select_keys(s3, bucket, keys, prefix, fraction, picker)
+
+
+def _target_bucket(target: Target, bucket: str) -> str:
+    """``bucket`` if it is one of the target's buckets (default: the origin bucket).
+
+    The ledger keys an entry to the target, and the digest covers the target's buckets: a
+    fault on any other bucket would be outside both. The distribution's config is read only
+    when ``bucket`` is not the origin bucket.
+    """
+    if not bucket or bucket == target.origin_bucket:
+        if not target.origin_bucket:
+            target.require("CHAOS_ORIGIN_BUCKET")
+        return target.origin_bucket
+    named: list[str] = []
+    if target.distribution_id:
+        cloudfront = cloudfront_client(target.region, target.endpoint_url)
+        with aws_errors(
+            "GetDistributionConfig", f"read the config of distribution {target.distribution_id}"
+        ):
+            answer = cloudfront.get_distribution_config(Id=target.distribution_id)
+        named = distribution_buckets(dict(answer["DistributionConfig"]))
+    if bucket in named:
+        return bucket
+    known = [b for b in dict.fromkeys([target.origin_bucket, *named]) if b]
+    raise ConfigurationError(
+        f"Bucket {bucket} is not one of the target's buckets "
+        f"({', '.join(known) or 'none is set'}); a fault acts only on the target's origin "
+        "bucket (CHAOS_ORIGIN_BUCKET) or a bucket its distribution names as an origin, so "
+        "that the ledger and the restore cover what it changes. Leave `bucket` out to use "
+        f"the origin bucket, or point CHAOS_ORIGIN_BUCKET at {bucket}."
+    )
 
 
 @activity
@@ -253,8 +331,10 @@ def delete_objects(
 ) -> dict[str, Any]:
     """Delete objects from the origin bucket (object loss), verified by reading them back.
 
-    Select ``keys`` (a list, or comma-separated), or every key under ``prefix``, or a
-    ``share`` (0..1) of those, picked with ``seed``; with no selection, ``index.html``.
+    Select ``keys`` (a list, or comma-separated; at most 1,000), or every key under
+    ``prefix``, or a ``share`` (0..1) of those, picked with ``seed`` (0..999999); with no
+    selection, ``index.html``. ``bucket`` defaults to the origin bucket and may only be
+    another bucket the target's distribution names as an origin.
     """
     bucket, chosen = _selection(bucket, keys, prefix, share, seed, configuration)
 
@@ -362,10 +442,22 @@ def restore_objects(entry: LedgerEntry) -> RestoreOutcome:
             f"{len(conflicts)} object(s) of bucket {bucket} changed since the fault and were "
             f"left as they are ({restored} restored): " + " ".join(conflicts)
         )
+    for directory in _quarantines_of(undo):
+        _remove_quarantine(directory)
     return RestoreOutcome(
         EntryState.RESTORED,
         f"bucket {bucket}: {restored} object(s) restored, {already} already as before",
     )
+
+
+def _quarantines_of(undo: dict[str, Any]) -> set[Path]:
+    """The quarantine directories an entry's keys were copied to (none on a versioned bucket).
+
+    Only directories named as the faults name them (``.../quarantine/<id>``) are returned, so
+    that a hand-edited ledger cannot point the cleanup elsewhere.
+    """
+    files = [Path(str(record["file"])) for record in undo["keys"].values() if record.get("file")]
+    return {file.parent for file in files if file.parent.parent.name == "quarantine"}
 
 
 def _restore_versioned(s3: Any, bucket: str, key: str, record: dict[str, Any]) -> bool:
@@ -378,7 +470,9 @@ def _restore_versioned(s3: Any, bucket: str, key: str, record: dict[str, Any]) -
         page = s3.list_object_versions(Bucket=bucket, Prefix=key)
     versions = [v for v in page.get("Versions", []) if v["Key"] == key]
     markers = [m for m in page.get("DeleteMarkers", []) if m["Key"] == key]
-    recorded = record["version_id"]
+    # Entries written before "null" was recorded carry None for an object older than
+    # versioning: on a versioned bucket that can only be S3's null version.
+    recorded = record["version_id"] or _NULL_VERSION
     ids = [v["VersionId"] for v in versions]
     if recorded not in ids:
         raise RestoreConflict(f"{key}: its version {recorded} is gone.")
@@ -406,7 +500,13 @@ def _restore_unversioned(s3: Any, bucket: str, key: str, record: dict[str, Any])
     fault_left = current is None if record.get("bad_md5") is None else current == record["bad_md5"]
     if not fault_left and not (head and current == record["etag"]):
         raise RestoreConflict(f"{key}: it was changed since the fault (ETag {current}).")
-    body = Path(record["file"]).read_bytes()
+    try:
+        body = Path(record["file"]).read_bytes()
+    except FileNotFoundError:
+        raise RestoreConflict(
+            f"{key}: it differs from before the fault and its quarantined copy "
+            f"{record['file']} is gone; put the object back from your site's build."
+        ) from None
     if hashlib.sha256(body).hexdigest() != record["sha256"]:
         raise RestoreConflict(f"{key}: its quarantined copy {record['file']} is damaged.")
     with aws_errors("PutObject", f"put object {key} back in bucket {bucket}"):
