@@ -18,18 +18,23 @@ import hashlib
 import importlib
 import json
 import os
+import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any, TypedDict
 
 from chaos_runner._errors import ChaosRunnerError, LedgerError, RestoreConflict
+from chaos_runner.run import current_run_id
+from chaos_runner.target import canonical_key
 
 __all__ = [
     "RESTORERS",
+    "Damage",
     "EntryState",
     "Ledger",
     "LedgerEntry",
@@ -38,6 +43,7 @@ __all__ = [
     "TargetLock",
     "TargetRef",
     "default_ledger_path",
+    "lock_directory",
     "restore_entries",
 ]
 
@@ -102,11 +108,22 @@ class RestoreReport:
     state: EntryState
     detail: str
     seconds: float
+    #: False when the ledger could not record the outcome (it still holds the entry open;
+    #: a later restore finds the resource as before and records it then).
+    recorded: bool = True
 
     @property
     def ok(self) -> bool:
         """True when the site no longer carries this fault (or it was never undoable)."""
         return self.state in (EntryState.RESTORED, EntryState.IRREVERSIBLE)
+
+
+@dataclass(frozen=True, slots=True)
+class Damage:
+    """A line of the ledger that cannot be used, and why."""
+
+    line: int
+    problem: str
 
 
 #: kind -> "module:function" of its restorer, imported on use.
@@ -139,7 +156,7 @@ class Ledger:
         entry = LedgerEntry(
             id=uuid.uuid4().hex[:12],
             kind=kind,
-            run_id=run_id or os.environ.get("CHAOS_RUN_ID", "") or "manual",
+            run_id=run_id or current_run_id() or "manual",
             target=target,
             undo=undo,
             description=description,
@@ -164,81 +181,92 @@ class Ledger:
         self._append({"event": str(state), "id": entry_id, "detail": detail, "at": time.time()})
 
     def entries(self) -> list[LedgerEntry]:
-        """Every entry, in the order faults were injected, with its current state."""
+        """Every entry, in the order faults were injected, with its current state.
+
+        Strict: a damaged ledger raises :class:`LedgerError` naming the first damaged line
+        and how to repair it, so that no run starts on a ledger whose undo records cannot
+        all be read. ``chaos rollback`` uses :meth:`salvage` instead.
+        """
+        entries, damage = self.salvage()
+        if damage:
+            raise LedgerError(_damage_sentence(self.path, damage))
+        return entries
+
+    def salvage(self) -> tuple[list[LedgerEntry], list[Damage]]:
+        """Every intact entry, and the damaged lines (never raises for damage).
+
+        Conservative: an entry whose ``open`` line is intact is kept, open, unless an intact
+        later line closes it; a line that cannot be read closes nothing. So no undo record
+        that can be read is ever dropped.
+        """
         entries: dict[str, LedgerEntry] = {}
-        for record in self._records():
-            entry_id = str(record.get("id", ""))
-            if record.get("event") == "open":
-                entries[entry_id] = LedgerEntry(
-                    id=entry_id,
-                    kind=str(record["kind"]),
-                    run_id=str(record.get("run_id", "")),
-                    target=record["target"],
-                    undo=dict(record["undo"]),
-                    description=str(record.get("description", "")),
-                    created_at=float(record.get("at", 0.0)),
-                    events=("open",),
+        opened_at: dict[str, int] = {}
+        damage: list[Damage] = []
+        for number, record, problem in self._lines():
+            if problem:
+                damage.append(Damage(number, problem))
+                continue
+            entry_id = record["id"]
+            if record["event"] == "open":
+                if entry_id in entries:
+                    damage.append(
+                        Damage(
+                            number,
+                            f"it opens entry {entry_id} again (line {opened_at[entry_id]} "
+                            "opened it first); both are kept",
+                        )
+                    )
+                    entry_id = f"{entry_id}~{number}"
+                opened_at[entry_id] = number
+                entries[entry_id] = _opened(entry_id, record)
+            elif entry_id not in entries:
+                damage.append(
+                    Damage(
+                        number,
+                        f"it marks entry {entry_id} {record['event']}, but no earlier line "
+                        "opens it",
+                    )
                 )
-            elif entry_id in entries:
-                old = entries[entry_id]
-                entries[entry_id] = LedgerEntry(
-                    id=old.id,
-                    kind=old.kind,
-                    run_id=old.run_id,
-                    target=old.target,
-                    undo=old.undo,
-                    description=old.description,
-                    created_at=old.created_at,
-                    state=EntryState(record["event"]),
-                    detail=str(record.get("detail", "")),
-                    events=(*old.events, str(record["event"])),
-                    closed_at=float(record.get("at", 0.0)),
-                )
-        return list(entries.values())
+            else:
+                entries[entry_id] = _closed(entries[entry_id], record)
+        return list(entries.values()), damage
 
     def unrestored(
         self, target_key: str | None = None, run_id: str | None = None
     ) -> list[LedgerEntry]:
         """Open or conflicting entries (optionally of one target or one run), oldest first."""
-        return [
-            entry
-            for entry in self.entries()
-            if entry.state in (EntryState.OPEN, EntryState.CONFLICT)
-            and (target_key is None or entry.target["key"] == target_key)
-            and (run_id is None or entry.run_id == run_id)
-        ]
+        return _unrestored(self.entries(), target_key, run_id)
 
-    def _records(self) -> Iterator[dict[str, Any]]:
+    def _lines(self) -> Iterator[tuple[int, dict[str, Any], str]]:
+        """(line number, record, problem) for every line; a torn last line is skipped."""
         try:
-            lines = self.path.read_text().splitlines()
+            data = self.path.read_bytes()
         except FileNotFoundError:
             return
         except OSError as error:
             raise LedgerError(f"The ledger {self.path} cannot be read: {error}.") from error
+        lines = data.split(b"\n")
+        torn = lines.pop()  # b"" when the file ends with a newline
         for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as error:
-                if number == len(lines):
-                    continue  # a write cut short by a crash: its fault never started
-                raise LedgerError(
-                    f"Line {number} of the ledger {self.path} is not JSON ({error}). "
-                    "Fix or remove that line by hand; the other entries are intact."
-                ) from error
-            if isinstance(record, dict):
-                yield record
+            if line.strip():
+                record, problem = _parse(line)
+                yield number, record, problem
+        if torn.strip():
+            record, problem = _parse(torn)
+            if not problem:  # whole but for its newline: keep it, to lose no undo record
+                yield len(lines) + 1, record, ""
+            # else: a write cut short by a crash; its fault never started (see _append)
 
     def _append(self, record: dict[str, Any]) -> None:
         data = (json.dumps(record, sort_keys=True) + "\n").encode()
         try:
             created = not self.path.exists()
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
-                os.write(fd, data)
+                self._mend_torn_tail(fd)
+                _write_all(fd, data)
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -249,6 +277,149 @@ class Ledger:
                 f"The ledger {self.path} cannot be written durably ({error}); no fault was "
                 "injected. Check the disk and the permissions of that directory."
             ) from error
+
+    def _mend_torn_tail(self, fd: int) -> None:
+        """Before an append: end a last line that a crash cut short, so the new line stands
+        on its own. A cut-short line that is a whole record only lacks its newline; any
+        other is moved to ``<ledger>.torn`` (kept, fsynced) and cut from the ledger: it was
+        never durable, so its fault never started.
+        """
+        size = os.fstat(fd).st_size
+        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+            return
+        tail_start = _last_line_start(fd, size)
+        tail = os.pread(fd, size - tail_start, tail_start)
+        _, problem = _parse(tail)
+        if not problem:
+            _write_all(fd, b"\n")
+            return
+        torn_path = self.path.with_name(self.path.name + ".torn")
+        torn_fd = os.open(torn_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            _write_all(torn_fd, tail + b"\n")
+            os.fsync(torn_fd)
+        finally:
+            os.close(torn_fd)
+        os.ftruncate(fd, tail_start)
+        os.fsync(fd)
+
+
+_OPEN_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "kind": str,
+    "run_id": str,
+    "target": dict,
+    "undo": dict,
+    "description": str,
+}
+_TARGET_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "key": str,
+    "label": str,
+    "endpoint_url": (str, type(None)),
+    "region": str,
+}
+_EVENTS = {"open", *(str(state) for state in EntryState if state != EntryState.OPEN)}
+
+
+def _parse(line: bytes) -> tuple[dict[str, Any], str]:
+    """The record of one line, or the reason it cannot be used."""
+    try:
+        record = json.loads(line)
+    except ValueError as error:
+        return {}, f"it is not JSON ({error})"
+    if not isinstance(record, dict):
+        return {}, f"it is JSON but not a record ({type(record).__name__})"
+    problems = _missing(record, {"event": str, "id": str, "at": (int, float)})
+    if not problems and record["event"] not in _EVENTS:
+        problems.append(f"its event {record['event']!r} is none of {', '.join(sorted(_EVENTS))}")
+    if not problems and not record["id"]:
+        problems.append("its id is empty")
+    if not problems and record["event"] == "open":
+        problems = _missing(record, _OPEN_FIELDS) or _missing(record["target"], _TARGET_FIELDS)
+    return record, "; ".join(problems)
+
+
+def _missing(record: dict[str, Any], fields: dict[str, type | tuple[type, ...]]) -> list[str]:
+    problems = []
+    for name, kind in fields.items():
+        if name not in record:
+            problems.append(f"it has no {name!r}")
+        elif not isinstance(record[name], kind) or isinstance(record[name], bool):
+            problems.append(f"its {name!r} is {type(record[name]).__name__}")
+    return problems
+
+
+def _opened(entry_id: str, record: dict[str, Any]) -> LedgerEntry:
+    target = record["target"]
+    return LedgerEntry(
+        id=entry_id,
+        kind=record["kind"],
+        run_id=record["run_id"],
+        target=TargetRef(
+            key=target["key"],
+            label=target["label"],
+            endpoint_url=target["endpoint_url"],
+            region=target["region"],
+        ),
+        undo=dict(record["undo"]),
+        description=record["description"],
+        created_at=float(record["at"]),
+        events=("open",),
+    )
+
+
+def _closed(old: LedgerEntry, record: dict[str, Any]) -> LedgerEntry:
+    return replace(
+        old,
+        state=EntryState(record["event"]),
+        detail=str(record.get("detail", "")),
+        events=(*old.events, record["event"]),
+        closed_at=float(record["at"]),
+    )
+
+
+def _unrestored(
+    entries: list[LedgerEntry], target_key: str | None, run_id: str | None
+) -> list[LedgerEntry]:
+    return [
+        entry
+        for entry in entries
+        if entry.state in (EntryState.OPEN, EntryState.CONFLICT)
+        and (target_key is None or canonical_key(entry.target["key"]) == canonical_key(target_key))
+        and (run_id is None or entry.run_id == run_id)
+    ]
+
+
+def _damage_sentence(path: Path, damage: list[Damage]) -> str:
+    first = damage[0]
+    more = f" ({len(damage) - 1} more damaged line(s) after it)" if len(damage) > 1 else ""
+    return (
+        f"The ledger {path} is damaged: line {first.line} cannot be used because "
+        f"{first.problem}{more}. No run starts on it until it is repaired. "
+        "`chaos rollback --list` shows every entry that can still be read and "
+        "`chaos rollback` restores them. Keep a copy of the file; if a damaged line is an "
+        "`open` record, it holds the undo record of a fault: restore that fault by hand "
+        "from it before you delete the line."
+    )
+
+
+def _last_line_start(fd: int, size: int) -> int:
+    """The offset just after the last newline before ``size`` (0 when there is none)."""
+    position = size
+    while position > 0:
+        chunk_start = max(0, position - 65536)
+        chunk = os.pread(fd, position - chunk_start, chunk_start)
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            return chunk_start + newline + 1
+        position = chunk_start
+    return 0
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -270,8 +441,9 @@ def _restorer(kind: str) -> Callable[[LedgerEntry], RestoreOutcome]:
 def restore_entries(ledger: Ledger, entries: list[LedgerEntry]) -> list[RestoreReport]:
     """Restore ``entries`` newest first (faults stack); record each outcome in the ledger.
 
-    Never raises for one entry's failure: every entry gets its chance, and each report says
-    what happened. A conflict is recorded and left for a person to resolve.
+    Never raises for one entry's failure, nor for a ledger that cannot record an outcome:
+    every entry gets its chance, and each report says what happened. A conflict is
+    recorded and left for a person to resolve.
     """
     reports: list[RestoreReport] = []
     for entry in sorted(entries, key=lambda e: e.created_at, reverse=True):
@@ -286,28 +458,53 @@ def restore_entries(ledger: Ledger, entries: list[LedgerEntry]) -> list[RestoreR
             outcome = RestoreOutcome(
                 EntryState.OPEN, f"restore failed: {type(error).__name__}: {error}"
             )
+        recorded = True
         if outcome.state != EntryState.OPEN:
-            ledger.mark(entry.id, outcome.state, outcome.detail)
+            try:
+                ledger.mark(entry.id, outcome.state, outcome.detail)
+            except LedgerError as error:
+                recorded = False
+                outcome = RestoreOutcome(
+                    outcome.state,
+                    f"{outcome.detail}; but this could not be recorded in the ledger, which "
+                    f"still holds the entry as open ({error})",
+                )
         reports.append(
-            RestoreReport(entry, outcome.state, outcome.detail, time.monotonic() - began)
+            RestoreReport(entry, outcome.state, outcome.detail, time.monotonic() - began, recorded)
         )
     return reports
+
+
+def lock_directory() -> Path:
+    """Where the per-target locks live: one place per machine (``CHAOS_LOCK_DIR``).
+
+    Not beside the ledger: two runs started from two directories (two ledgers) on the same
+    target must still exclude each other.
+    """
+    explicit = os.environ.get("CHAOS_LOCK_DIR")
+    if explicit:
+        return Path(explicit)
+    return Path(tempfile.gettempdir()) / "chaostoolkit-cdn-locks"
 
 
 class TargetLock:
     """An exclusive lock per target, held by one run; the kernel releases it if the run dies."""
 
     def __init__(self, target_key: str, directory: Path | None = None) -> None:
-        digest = hashlib.sha256(target_key.encode()).hexdigest()[:16]
-        base = directory or default_ledger_path().parent / "locks"
-        self.path = base / f"{digest}.lock"
-        self.target_key = target_key
+        key = canonical_key(target_key)
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        self.path = (directory or lock_directory()) / f"{digest}.lock"
+        self.target_key = key
         self._handle: IO[str] | None = None
 
     def acquire(self) -> bool:
         """Take the lock without waiting; False when another live run holds it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("a+")
+        if not self.path.parent.is_dir():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(OSError):  # shared by every user; not ours to chmod
+                self.path.parent.chmod(0o1777)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        handle = os.fdopen(fd, "r+")
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -315,13 +512,13 @@ class TargetLock:
             return False
         handle.seek(0)
         handle.truncate()
-        handle.write(f"{os.getpid()} {self.target_key}\n")
+        handle.write(f"pid {os.getpid()} ({' '.join(sys.argv[:3])}) on {self.target_key}\n")
         handle.flush()
         self._handle = handle
         return True
 
     def holder(self) -> str:
-        """Who holds the lock, as written by the holder (pid and target)."""
+        """Who holds the lock, as written by the holder (pid, command and target)."""
         with contextlib.suppress(OSError):
             return self.path.read_text().strip()
         return ""

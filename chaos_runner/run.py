@@ -7,15 +7,23 @@ Two things live here:
   the verdict (``chaos_runner.verdict``) reads; a journal without it is judged from Chaos
   Toolkit's own fields only.
 - :class:`RunContext`: the state of one run (its id, target, lock, the problems our
-  activities met, the method-over signal), created by the safety control before the
-  experiment and gone after cleanup. Global state, kept in this one labelled place: one
-  run per process at a time (``current()``).
+  activities met, the method-over signal, the environment the sandbox control set),
+  created by the first of our controls before the experiment and gone after cleanup.
+  Global state, kept in this one labelled place: one run per process at a time
+  (``current()``).
 """
 
+import os
 import threading
+import time
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal, NotRequired, TypedDict
+from pathlib import Path
+from typing import Literal, NotRequired, Protocol, TypedDict
+
+from chaos_runner.target import Target
 
 __all__ = [
     "SECTION",
@@ -23,9 +31,11 @@ __all__ = [
     "JournalSection",
     "Problem",
     "ProblemKind",
+    "Releasable",
     "RestoreRecord",
     "RunContext",
     "current",
+    "current_run_id",
     "finish",
     "start",
 ]
@@ -93,27 +103,54 @@ class JournalSection(TypedDict):
     status_changed: NotRequired[str]
 
 
+class Releasable(Protocol):
+    """What the run holds and must give back at its end (the target's lock)."""
+
+    def release(self) -> None:
+        """Give it back."""
+
+
 @dataclass(slots=True)
 class RunContext:
-    """One run: created before the experiment, gone after cleanup."""
+    """One run: created before the experiment, gone after cleanup.
+
+    ``environment`` holds the variables the sandbox control set for the run, with the value
+    each had before (None: unset); :func:`finish` puts them back, so a second experiment in
+    the same process sees the environment the first one started with.
+    """
 
     run_id: str
+    target: Target | None = None
+    lock: Releasable | None = None
     problems: list[Problem] = field(default_factory=list)
     method_over: threading.Event = field(default_factory=threading.Event)
+    last_foreground: str | None = None
+    environment: dict[str, str | None] = field(default_factory=dict)
+    #: The state file of a sandbox started for this run (the sandbox control stops it).
+    started_sandbox: Path | None = None
 
-    def record(self, problem: Problem) -> None:
+    def record(self, kind: ProblemKind, activity: str, message: str) -> None:
         """Note a problem met by an activity or a control."""
-        self.problems.append(problem)
+        self.problems.append(
+            Problem(kind=str(kind), activity=activity, message=message, at=time.time())
+        )
+
+    def set_environment(self, values: Mapping[str, str]) -> None:
+        """Set variables for this run only (undone by :func:`finish`)."""
+        for name, value in values.items():
+            self.environment.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
 
 
 # Global state, in one labelled place: the run this process is executing (one at a time).
 _current: RunContext | None = None
 
 
-def start(run_id: str) -> RunContext:
-    """Begin a run; replaces any run a crashed control left behind."""
+def start() -> RunContext:
+    """The run in progress, or a new one (the first control of a run calls this)."""
     global _current  # noqa: PLW0603 - the labelled run state above
-    _current = RunContext(run_id)
+    if _current is None:
+        _current = RunContext(uuid.uuid4().hex[:12])
     return _current
 
 
@@ -122,7 +159,21 @@ def current() -> RunContext | None:
     return _current
 
 
+def current_run_id() -> str:
+    """The id of the run in progress, or "" outside a run."""
+    return _current.run_id if _current is not None else ""
+
+
 def finish() -> None:
-    """End the run: nothing of it is visible afterwards."""
-    global _current  # noqa: PLW0603 - the labelled run state above
-    _current = None
+    """End the run: release what it holds, undo its environment; idempotent."""
+    global _current
+    context, _current = _current, None
+    if context is None:
+        return
+    if context.lock is not None:
+        context.lock.release()
+    for name, value in context.environment.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

@@ -6,6 +6,7 @@ standard AWS variables). The same experiment file therefore runs on the sandbox 
 real distribution by changing the environment only.
 """
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,8 +18,11 @@ from chaos_runner._errors import ConfigurationError
 __all__ = [
     "TARGET_VARIABLES",
     "Target",
+    "canonical_key",
     "configured_value",
+    "is_loopback_host",
     "is_loopback_url",
+    "target_key",
     "target_variables_set",
 ]
 
@@ -33,10 +37,66 @@ _CONFIG_KEYS = {
 }
 
 
+def is_loopback_host(host: str) -> bool:
+    """True when ``host`` is this machine: ``localhost`` or an address in 127.0.0.0/8 or ::1.
+
+    Names are not resolved and nothing is matched by prefix: ``127.attacker.example`` and
+    ``127.0.0.1.nip.io`` are not loopback, whatever they resolve to today.
+    """
+    host = host.strip().rstrip(".").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def is_loopback_url(url: str | None) -> bool:
-    """True when ``url`` names this machine (127.0.0.0/8, localhost or ::1)."""
-    host = urlsplit(url).hostname or "" if url else ""
-    return host in {"localhost", "::1"} or host.startswith("127.")
+    """True when ``url`` names this machine (see :func:`is_loopback_host`)."""
+    try:
+        host = urlsplit(url).hostname if url else None
+    except ValueError:
+        return False
+    return bool(host) and is_loopback_host(str(host))
+
+
+def _endpoint_identity(url: str) -> str:
+    """One spelling per endpoint: ``http://localhost:4566/`` and ``http://127.0.0.1:4566``
+    are the same sandbox."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return url.strip()
+    scheme = (parts.scheme or "https").lower()
+    host = (parts.hostname or "").rstrip(".").lower()
+    if is_loopback_host(host):
+        host = "loopback"
+    return f"{scheme}://{host}:{port or (443 if scheme == 'https' else 80)}"
+
+
+def target_key(endpoint_url: str | None, distribution_id: str, origin_bucket: str) -> str:
+    """The name of a target for the ledger and the lock: what it is, not how it is spelled.
+
+    On AWS the distribution id and the bucket name are global, so neither the region nor
+    the spelling of an endpoint changes the key.
+    """
+    where = _endpoint_identity(endpoint_url) if endpoint_url else "aws"
+    return f"{where}|{distribution_id or '-'}|{origin_bucket or '-'}"
+
+
+def canonical_key(key: str) -> str:
+    """A key as :func:`target_key` spells it, also for keys recorded by older versions
+    (``aws/<region>|...`` or an endpoint as it was typed)."""
+    if key.count("|") != 2:
+        return key  # not a key this module made: compared as it is
+    where, _, rest = key.partition("|")
+    distribution, _, bucket = rest.partition("|")
+    endpoint = None if where.startswith("aws") and "://" not in where else where
+    return target_key(
+        endpoint, "" if distribution == "-" else distribution, "" if bucket == "-" else bucket
+    )
 
 
 def target_variables_set(environ: Mapping[str, str] | None = None) -> list[str]:
@@ -74,8 +134,7 @@ class Target:
     @property
     def key(self) -> str:
         """A stable name for the target, used by the ledger and the per-target lock."""
-        where = self.endpoint_url or f"aws/{self.region}"
-        return f"{where}|{self.distribution_id or '-'}|{self.origin_bucket or '-'}"
+        return target_key(self.endpoint_url, self.distribution_id, self.origin_bucket)
 
     @property
     def label(self) -> str:

@@ -4,12 +4,12 @@
 before the first fault. It GETs ``paths`` ``rate`` times a second (10 Hz by default), on
 schedule whatever the site does, and judges each sample healthy when every path answered
 an expected status (and, with ``max_latency_ms``, in time). It reads this run's entries in
-the ledger (``CHAOS_RUN_ID``) to learn when faults were injected and restored, and stops by
+the ledger (the run's id) to learn when faults were injected and restored, and stops by
 itself once every one of them is restored and the site has been healthy for
 ``recovery_window`` seconds, or after ``max_duration`` seconds. It also stops when the
 method is over while a fault is still open (the restore then comes from the rollbacks or
 the safety control, which Chaos Toolkit runs only once background activities return; the
-safety control says when the method is over, see :mod:`chaos_runner.runsignals`, so
+safety control says when the method is over, see :class:`chaos_runner.run.RunContext`, so
 declare it in the experiment): ``stopped_because`` says which.
 
 The result holds the figures teams report as MTTD and MTTR:
@@ -47,7 +47,6 @@ Example: start the watch, give it a baseline second, then inject::
 import asyncio
 import itertools
 import math
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -56,7 +55,7 @@ from typing import Any, Literal, TypedDict
 
 import aiohttp
 
-from chaos_runner import runsignals
+from chaos_runner import run
 from chaos_runner._errors import LedgerError
 from chaos_runner.activity import activity
 from chaos_runner.ledger import Ledger
@@ -185,7 +184,7 @@ def health_timeline(
     A sample is healthy when every path answers a status in ``expect_status`` (default
     200-399) within ``timeout`` seconds and, when ``max_latency_ms`` is above 0, within
     that many milliseconds. The watch stops once every fault of the run (``run_id``,
-    default ``CHAOS_RUN_ID``) is restored and the site was healthy for
+    default: the run in progress) is restored and the site was healthy for
     ``recovery_window`` seconds, or after ``max_duration`` seconds.
     """
     plan = _plan(
@@ -240,7 +239,7 @@ def _plan(
         max_latency_s=_arguments.number("max_latency_ms", max_latency_ms, 0.0, 60_000.0) / 1000,
         recovery_window_s=_arguments.number("recovery_window", recovery_window, 0.0, 600.0),
         max_duration_s=seconds,
-        run_id=str(run_id or os.environ.get("CHAOS_RUN_ID", "")),
+        run_id=str(run_id or run.current_run_id()),
         ledger_path=Ledger().path,
     )
 
@@ -254,6 +253,8 @@ async def _watch(plan: _WatchPlan) -> WatchResult:
     in_flight: set[asyncio.Task[None]] = set()
     stopped: StopReason = "max_duration"
     connections = len(plan.paths) * max(1, math.ceil(plan.rate * plan.timeout_s) + 1)
+    current = run.current()
+    method_over = current.method_over if current is not None else None
     async with _client.session(plan.timeout_s, connections) as session:
         for tick in itertools.count():
             if tick / plan.rate >= plan.max_duration_s:
@@ -263,7 +264,7 @@ async def _watch(plan: _WatchPlan) -> WatchResult:
                 if _recovered(watch):
                     stopped = "recovered"
                     break
-                if not watch.faults_closed and runsignals.method_over():
+                if not watch.faults_closed and method_over is not None and method_over.is_set():
                     stopped = "method_ended"
                     break
             await asyncio.sleep(max(0.0, due - time.perf_counter()))

@@ -1,10 +1,17 @@
 """Control: a run never starts on a dirty target, never shares it, and always restores.
 
-- Before the experiment: refuse (interrupt) when the target has unrestored faults in the
-  ledger, or when another run holds the target's lock.
+- Before the experiment: take the target's lock (refuse when another run holds it), then
+  refuse when the ledger is damaged or holds unrestored faults of the target. A refusal
+  interrupts the run before any probe or fault; so does any error of this control itself
+  (Chaos Toolkit would otherwise log it and go on without a safety net).
 - After the experiment, whatever Chaos Toolkit's rollback strategy and however the run
   ended (completed, deviated, failed, interrupted by SIGINT/SIGTERM): restore every fault
-  this run injected and not yet restored, and record the outcome in the journal.
+  this run injected and not yet restored, record the outcome in the journal's
+  ``chaostoolkit-cdn`` section (:class:`chaos_runner.run.JournalSection`), and mark the
+  journal ``failed`` when the run must not pass (a restore incomplete, the steady state
+  failing before the method, a fault that failed): Chaos Toolkit then exits 1.
+- From the restore on, SIGINT/SIGTERM are held: a second Ctrl-C cannot cut a restore
+  short nor lose the journal Chaos Toolkit writes after the controls.
 - After SIGKILL, ``chaos rollback`` does the same from the ledger.
 
 Declare it after the sandbox control::
@@ -14,19 +21,18 @@ Declare it after the sandbox control::
         provider: {type: python, module: chaos_runner.controls.safety}
 """
 
-import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from chaos_runner import runsignals
-from chaos_runner.ledger import Ledger, TargetLock, restore_entries
+from chaos_runner import run
+from chaos_runner._errors import ChaosRunnerError
+from chaos_runner.ledger import Ledger, LedgerEntry, RestoreReport, TargetLock, restore_entries
+from chaos_runner.run import SECTION, FaultRecord, JournalSection, ProblemKind, RestoreRecord
 from chaos_runner.target import Target
 
 __all__ = [
@@ -39,18 +45,7 @@ __all__ = [
 
 logger = logging.getLogger("chaostoolkit")
 
-
-@dataclass(slots=True)
-class _Run:
-    run_id: str
-    target: Target
-    lock: TargetLock
-    last_foreground: str | None
-    previous_handlers: dict[int, Any]
-
-
-# Global state, in one labelled place: the run this process is executing (one at a time).
-_run: _Run | None = None
+_CONTROL = "safety control"
 
 
 def before_experiment_control(
@@ -59,45 +54,75 @@ def before_experiment_control(
     secrets: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> None:
-    """Refuse a target with unrestored faults or held by another run; then take it."""
+    """Take the target (its lock), refuse a dirty one or a damaged ledger; interrupt on error."""
     from chaoslib.exceptions import InterruptExecution
 
-    global _run  # noqa: PLW0603 - the labelled run state above
+    current = run.start()
+    try:
+        refusal = _take_target(current, context, configuration)
+    except ChaosRunnerError as error:
+        refusal = str(error)
+    except Exception as error:
+        logger.exception("The safety control failed before the experiment")
+        current.record(ProblemKind.INTERNAL, _CONTROL, f"{type(error).__name__}: {error}")
+        raise InterruptExecution(
+            f"The safety control could not check the target ({type(error).__name__}: "
+            f"{error}); nothing was injected."
+        ) from error
+    if refusal:
+        current.record(ProblemKind.ABORTED, _CONTROL, refusal)
+        if current.lock is not None:
+            current.lock.release()
+            current.lock = None
+        raise InterruptExecution(refusal)
+
+
+def _take_target(
+    current: run.RunContext, context: dict[str, Any], configuration: dict[str, Any] | None
+) -> str:
+    """Lock the target for this run; the reason to refuse it, or "" to go on."""
     target = Target.resolve(configuration)
+    current.target = target
+    lock = TargetLock(target.key)
+    if not lock.acquire():
+        return (
+            f"Another run is injecting faults into this target ({target.label}); its lock "
+            f"{lock.path} is held by {lock.holder() or 'an unknown process'}. That run "
+            "restores its own faults when it ends: wait for it, then start again."
+        )
+    current.lock = lock
     ledger = Ledger()
-    pending = ledger.unrestored(target.key)
+    pending = ledger.unrestored(target.key)  # strict: a damaged ledger raises LedgerError
     if pending:
         listed = "; ".join(f"{e.description} (entry {e.id}, {e.state})" for e in pending)
-        raise InterruptExecution(
+        return (
             f"The target ({target.label}) has {len(pending)} unrestored fault(s) in the "
             f"ledger {ledger.path}: {listed}. Run `chaos rollback` to restore them first."
         )
-    lock = TargetLock(target.key)
-    if not lock.acquire():
-        raise InterruptExecution(
-            f"Another run is injecting faults into this target ({target.label}); its lock "
-            f"{lock.path} is held by: {lock.holder() or 'unknown'}. Wait for it to end."
-        )
-    run_id = uuid.uuid4().hex[:12]
-    os.environ["CHAOS_RUN_ID"] = run_id
-    runsignals.reset()
     foreground = [a for a in context.get("method", []) if not a.get("background")]
-    last = foreground[-1].get("name") if foreground else None
-    _run = _Run(run_id, target, lock, last, _chain_interruptions())
-    logger.info(f"Target: {target.label}. Faults are recorded in {ledger.path} (run {run_id}).")
+    current.last_foreground = foreground[-1].get("name") if foreground else None
+    _chain_interruptions(current)
+    logger.info(
+        f"Target: {target.label}. Faults are recorded in {ledger.path} (run {current.run_id})."
+    )
+    return ""
 
 
-def _chain_interruptions() -> dict[int, Any]:
+# Global state, in one labelled place: the signal handlers this control replaced, to put
+# back at cleanup (a process has one set of handlers; one run at a time).
+_previous_handlers: dict[int, Any] = {}
+
+
+def _chain_interruptions(current: run.RunContext) -> None:
     """On SIGINT/SIGTERM, say the method is over, then let chaoslib's handler act."""
     if threading.current_thread() is not threading.main_thread():
-        return {}
-    previous: dict[int, Any] = {}
+        return
     for sig in (signal.SIGINT, signal.SIGTERM):
         handler = signal.getsignal(sig)
-        previous[sig] = handler
+        _previous_handlers.setdefault(sig, handler)
 
         def chained(signum: int, frame: FrameType | None, handler: Any = handler) -> None:
-            runsignals.mark_method_over()
+            current.method_over.set()
             if callable(handler):
                 handler(signum, frame)
             elif handler == signal.SIG_DFL:
@@ -105,22 +130,24 @@ def _chain_interruptions() -> dict[int, Any]:
                 os.kill(os.getpid(), signum)
 
         signal.signal(sig, chained)
-    return previous
 
 
 def after_activity_control(context: dict[str, Any], state: Any = None, **kwargs: Any) -> None:
     """Once the method's last foreground activity has ended, tell the background probes."""
+    current = run.current()
     if (
-        _run is not None
-        and context.get("name") == _run.last_foreground
+        current is not None
+        and context.get("name") == current.last_foreground
         and not context.get("background")
     ):
-        runsignals.mark_method_over()
+        current.method_over.set()
 
 
 def after_method_control(context: dict[str, Any], state: Any = None, **kwargs: Any) -> None:
     """The method is over (also when its last activity was not reached)."""
-    runsignals.mark_method_over()
+    current = run.current()
+    if current is not None:
+        current.method_over.set()
 
 
 def after_experiment_control(
@@ -130,14 +157,29 @@ def after_experiment_control(
     secrets: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> None:
-    """Restore every fault of this run that is still open; name the target in the journal."""
-    if _run is None:
+    """Restore every fault of this run that is still open; write our journal section."""
+    current = run.current()
+    if current is None or current.target is None:
         return
+    _hold_signals()
+    try:
+        section = _restore_and_record(current, current.target)
+    except Exception as error:
+        logger.exception("The safety control failed while restoring")
+        current.record(ProblemKind.INTERNAL, _CONTROL, f"{type(error).__name__}: {error}")
+        section = _section(current, current.target, Ledger(), [], [], restore_complete=False)
+    if isinstance(state, dict):
+        _judge_status(state, section)
+        state[SECTION] = section
+
+
+def _restore_and_record(current: run.RunContext, target: Target) -> JournalSection:
     ledger = Ledger()
-    with _signals_held():
-        reports = restore_entries(ledger, ledger.unrestored(_run.target.key, _run.run_id))
+    entries, _ = ledger.salvage()  # the run's own entries, even if a line went bad meanwhile
+    mine = [e for e in entries if e.run_id == current.run_id]
+    reports = restore_entries(ledger, [e for e in mine if e.state in ("open", "conflict")])
     for report in reports:
-        log = logger.info if report.ok else logger.error
+        log = logger.info if report.ok and report.recorded else logger.error
         log(f"Restore: {report.entry.description}: {report.detail} ({report.seconds:.2f} s)")
     failed = [r for r in reports if not r.ok]
     if failed:
@@ -145,61 +187,108 @@ def after_experiment_control(
             f"{len(failed)} fault(s) could not be restored; the site may still be degraded. "
             "Run `chaos rollback` once the cause is fixed."
         )
-    entries = [e for e in ledger.entries() if e.run_id == _run.run_id]
-    if entries and not failed:
-        logger.info(f"All {len(entries)} fault(s) of this run are restored (or irreversible).")
-    if isinstance(state, dict):
-        state["chaostoolkit-cdn"] = {
-            "target": _run.target.label,
-            "site_url": _run.target.site_url,
-            "run_id": _run.run_id,
-            "ledger": str(ledger.path),
-            "faults": [
-                {
-                    "entry": e.id,
-                    "fault": e.description,
-                    "state": str(e.state),
-                    "detail": e.detail,
-                    "injected_at": e.created_at,
-                }
-                for e in entries
-            ],
-            "restored_at_end": [
-                {
-                    "entry": r.entry.id,
-                    "state": str(r.state),
-                    "detail": r.detail,
-                    "seconds": round(r.seconds, 3),
-                }
-                for r in reports
-            ],
-            "restore_complete": not failed,
-        }
+    entries, _ = ledger.salvage()
+    mine = [e for e in entries if e.run_id == current.run_id]
+    if mine and not failed:
+        logger.info(f"All {len(mine)} fault(s) of this run are restored (or irreversible).")
+    complete = not failed and all(e.state in ("restored", "irreversible") for e in mine)
+    return _section(current, target, ledger, mine, reports, restore_complete=complete)
 
 
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM while restoring: a second Ctrl-C must not cut a restore short."""
+def _section(
+    current: run.RunContext,
+    target: Target,
+    ledger: Ledger,
+    entries: list[LedgerEntry],
+    reports: list[RestoreReport],
+    restore_complete: bool,
+) -> JournalSection:
+    return JournalSection(
+        version=2,
+        target=target.label,
+        target_kind="sandbox" if target.is_sandbox else "aws",
+        site_url=target.site_url,
+        run_id=current.run_id,
+        ledger=str(ledger.path),
+        faults=[
+            FaultRecord(
+                entry=e.id,
+                kind=e.kind,
+                fault=e.description,
+                state=str(e.state),
+                detail=e.detail,
+                injected_at=e.created_at,
+                closed_at=e.closed_at,
+            )
+            for e in entries
+        ],
+        restored_at_end=[
+            RestoreRecord(
+                entry=r.entry.id,
+                fault=r.entry.description,
+                state=str(r.state),
+                detail=r.detail,
+                seconds=round(r.seconds, 3),
+            )
+            for r in reports
+        ],
+        restore_complete=restore_complete,
+        problems=list(current.problems),
+    )
+
+
+def _judge_status(journal: dict[str, Any], section: JournalSection) -> None:
+    """Mark a journal ``failed`` when the run must not pass, so that `chaos run` exits 1.
+
+    Chaos Toolkit leaves ``completed`` (exit 0) when the steady state fails before the
+    method, when an action fails, and when a restore is incomplete.
+    """
+    reasons = []
+    if not section["restore_complete"]:
+        reasons.append("a fault could not be restored")
+    before = (journal.get("steady_states") or {}).get("before")
+    if isinstance(before, dict) and before.get("steady_state_met") is False:
+        reasons.append("the steady state failed before the method")
+    failed = [
+        str(item.get("activity", {}).get("name", "?"))
+        for item in journal.get("run") or []
+        if isinstance(item, dict) and item.get("status") == "failed"
+    ]
+    if failed:
+        reasons.append(f"activities failed: {', '.join(failed)}")
+    if section["problems"] and not failed:
+        reasons.append(section["problems"][0]["message"])
+    if reasons and journal.get("status") == "completed":
+        journal["status"] = "failed"
+        section["status_changed"] = "; ".join(reasons)
+        logger.error(f"The run does not pass: {section['status_changed']}.")
+
+
+def _hold_signals() -> None:
+    """From the restore on, SIGINT/SIGTERM only say that the run is finishing."""
     if threading.current_thread() is not threading.main_thread():
-        yield
         return
 
     def hold(signum: int, frame: FrameType | None) -> None:
-        logger.warning("Restoring the site: the run ends as soon as the restore completes.")
+        logger.warning("Restoring the site and writing the journal: the run ends by itself.")
 
-    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        _previous_handlers.setdefault(sig, signal.getsignal(sig))
+        signal.signal(sig, hold)
 
 
 def cleanup_control() -> None:
-    """Release the target's lock."""
-    global _run  # noqa: PLW0603 - the labelled run state above
-    if _run is not None:
-        for sig, handler in _run.previous_handlers.items():
+    """End the run: release the target's lock and undo the run's environment.
+
+    The signal handlers are put back, except in the ``chaos`` command itself, which writes
+    the journal after the controls and then exits: there a late Ctrl-C must not lose it.
+    """
+    if threading.current_thread() is threading.main_thread() and not _is_chaos_command():
+        for sig, handler in _previous_handlers.items():
             signal.signal(sig, handler)
-        _run.lock.release()
-        _run = None
+    _previous_handlers.clear()
+    run.finish()
+
+
+def _is_chaos_command() -> bool:
+    return os.path.basename(sys.argv[0]) == "chaos" if sys.argv else False

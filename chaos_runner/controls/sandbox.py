@@ -13,22 +13,18 @@ Declare it first among the experiment's controls::
 """
 
 import logging
-import os
-from pathlib import Path
 from typing import Any
 
+from chaos_runner import run
 from chaos_runner._errors import ChaosRunnerError
+from chaos_runner.run import ProblemKind
 from chaos_runner.target import target_variables_set
 
 __all__ = ["before_experiment_control", "cleanup_control", "configure_control"]
 
 logger = logging.getLogger("chaostoolkit")
 
-# Global state, in one labelled place: one run per process. The sandbox this control
-# started (so cleanup stops it), and the error that kept it from starting (so the run is
-# interrupted before any probe runs).
-_started_state_file: Path | None = None
-_start_error: str | None = None
+_CONTROL = "sandbox control"
 
 
 def configure_control(
@@ -37,9 +33,12 @@ def configure_control(
     settings: dict[str, Any] | None = None,
     experiment: dict[str, Any] | None = None,
 ) -> None:
-    """Point the run at the sandbox when no target is configured (starting one if needed)."""
-    global _started_state_file, _start_error  # noqa: PLW0603 - the labelled run state above
-    _started_state_file, _start_error = None, None
+    """Point the run at the sandbox when no target is configured (starting one if needed).
+
+    The sandbox's variables are set for this run only (:class:`chaos_runner.run.RunContext`
+    undoes them at cleanup), so the next experiment in the same process starts afresh.
+    """
+    current = run.start()
     configured = target_variables_set()
     if configured:
         logger.info(f"Target from the environment ({', '.join(configured)}); no sandbox.")
@@ -58,15 +57,15 @@ def configure_control(
         else:
             logger.info("No CHAOS_* target set: starting the local sandbox for this run...")
             info = detach(SandboxSettings(), state_file, default_state_dir() / "sandbox.log")
-            _started_state_file = state_file
+            current.started_sandbox = state_file
             logger.info(f"Sandbox started in {info.startup_seconds:.2f} s (pid {info.pid}).")
     except ChaosRunnerError as error:
-        _start_error = str(error)
+        current.record(ProblemKind.ABORTED, _CONTROL, f"The sandbox could not start: {error}")
         logger.error(f"The sandbox could not start: {error}")
         return
     for line in info.summary().splitlines():
         logger.info(f"  {line}")
-    os.environ.update(info.environment())
+    current.set_environment(info.environment())
     if configuration is not None:
         configuration["site_url"] = info.edge_url
         configuration["distribution_id"] = info.distribution_id
@@ -75,20 +74,24 @@ def configure_control(
 
 def before_experiment_control(context: dict[str, Any], **kwargs: Any) -> None:
     """Interrupt the run, before any probe, when the sandbox could not start."""
-    if _start_error is not None:
+    current = run.current()
+    problems = [p for p in current.problems if p["activity"] == _CONTROL] if current else []
+    if problems:
         from chaoslib.exceptions import InterruptExecution
 
-        raise InterruptExecution(f"No target: the sandbox could not start. {_start_error}")
+        raise InterruptExecution(f"No target: {problems[0]['message']}")
 
 
 def cleanup_control() -> None:
-    """Stop the sandbox this run started (after every restore has run)."""
-    global _started_state_file  # noqa: PLW0603 - the labelled run state above
-    if _started_state_file is None:
-        return
-    from chaos_runner.sandbox.process import stop
+    """Stop the sandbox this run started (after every restore has run); end the run."""
+    current = run.current()
+    started = current.started_sandbox if current is not None else None
+    try:
+        if started is not None:
+            from chaos_runner.sandbox.process import stop
 
-    stopped = stop(_started_state_file)
-    _started_state_file = None
-    if stopped is not None:
-        logger.info(f"Sandbox stopped (pid {stopped.pid}).")
+            stopped = stop(started)
+            if stopped is not None:
+                logger.info(f"Sandbox stopped (pid {stopped.pid}).")
+    finally:
+        run.finish()

@@ -1,11 +1,11 @@
 """Actions on the ledger itself: restore what this run (or anyone) injected on the target."""
 
-import os
 from typing import Any
 
 from chaos_runner._errors import ConfigurationError, RestoreConflict
 from chaos_runner.activity import activity
 from chaos_runner.ledger import RESTORERS, Ledger, restore_entries
+from chaos_runner.run import current_run_id
 from chaos_runner.target import Target
 
 __all__ = ["restore_injected_faults"]
@@ -34,7 +34,7 @@ def restore_injected_faults(
         )
     target = Target.resolve(configuration)
     ledger = Ledger()
-    run_id = os.environ.get("CHAOS_RUN_ID") if scope == "run" else None
+    run_id = (current_run_id() or "manual") if scope == "run" else None
     pending = [e for e in ledger.unrestored(target.key, run_id) if not fault or e.kind == fault]
     reports = restore_entries(ledger, pending)
     outcomes = [

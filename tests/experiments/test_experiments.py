@@ -13,13 +13,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import yaml
 
 from chaos_runner.ledger import TargetLock
 from chaos_runner.sandbox.process import pid_alive
 from tests.commands import CHAOS, chaos
+from tests.experiments.conftest import bucket_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENTS = sorted((ROOT / "experiments").glob("*.yaml"))
@@ -103,30 +103,6 @@ def test_the_origin_outage_journal_records_what_the_edge_served(
 
 
 # --- interrupted runs -------------------------------------------------------------------
-
-
-@pytest.fixture
-def detached_sandbox(tmp_path: Path, clean_env: dict[str, str]) -> Any:
-    """A sandbox started with `chaos sandbox up --detach` in tmp_path; stopped after."""
-    up = chaos(
-        ["sandbox", "up", "--detach", "--aws-port", "0", "--edge-port", "0"], tmp_path, clean_env
-    )
-    assert up.returncode == 0, up.stderr
-    state = json.loads((tmp_path / ".chaos" / "sandbox.json").read_text())
-    yield state
-    chaos(["sandbox", "down"], tmp_path, clean_env)
-
-
-def bucket_policy(state: dict[str, Any]) -> str:
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=state["aws_endpoint_url"],
-        region_name=state["region"],
-        aws_access_key_id="sandbox",
-        aws_secret_access_key="sandbox-secret",
-    )
-    policy: str = s3.get_bucket_policy(Bucket=state["bucket"])["Policy"]
-    return policy
 
 
 def slow_outage(tmp_path: Path) -> Path:
@@ -224,14 +200,10 @@ def test_after_sigkill_the_next_run_refuses_and_chaos_rollback_restores(
 def test_a_second_run_on_a_target_held_by_another_is_refused_before_any_fault(
     tmp_path: Path, clean_env: dict[str, str], detached_sandbox: dict[str, Any]
 ) -> None:
-    key = "|".join(
-        (
-            detached_sandbox["aws_endpoint_url"],
-            detached_sandbox["distribution_id"],
-            detached_sandbox["bucket"],
-        )
-    )
-    held = TargetLock(key, tmp_path / ".chaos" / "locks")
+    # the same sandbox spelled another way, and a lock taken from another directory
+    endpoint = detached_sandbox["aws_endpoint_url"].replace("127.0.0.1", "localhost")
+    key = f"{endpoint}/|{detached_sandbox['distribution_id']}|{detached_sandbox['bucket']}"
+    held = TargetLock(key)
     assert held.acquire()
     try:
         refused = chaos(

@@ -117,7 +117,9 @@ def test_corrupt_objects_serves_the_bad_deploy_then_restores_it_exactly(
     digest_kept()
 
 
-def test_a_versioned_bucket_gets_its_exact_version_history_back(sandbox_env: SandboxInfo) -> None:
+def test_a_versioned_bucket_gets_its_exact_version_history_back(
+    sandbox_env: SandboxInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
     client = aws(sandbox_env, "s3")
     bucket = f"versioned-{uuid.uuid4().hex[:8]}"
     client.create_bucket(Bucket=bucket)
@@ -126,10 +128,11 @@ def test_a_versioned_bucket_gets_its_exact_version_history_back(sandbox_env: San
         client.put_object(
             Bucket=bucket, Key=key, Body=f"<p>{key}</p>".encode(), ContentType="text/html"
         )
+    monkeypatch.setenv("CHAOS_ORIGIN_BUCKET", bucket)  # faults act on the target's buckets
     before = bucket_state(client, bucket)
 
-    objects.delete_objects(keys="a.html", bucket=bucket)
-    objects.corrupt_objects(keys="b.html", bucket=bucket)
+    objects.delete_objects(keys="a.html")
+    objects.corrupt_objects(keys="b.html")
     assert bucket_state(client, bucket) != before
     restore_all()
 
@@ -166,7 +169,7 @@ def test_an_object_uploaded_by_hand_since_the_fault_is_a_conflict_and_kept(
     [
         ({"keys": "no/such/key.html"}, "has no object no/such/key.html"),
         ({"prefix": "nothing-here/"}, "No object of bucket"),
-        ({"share": 1.5}, "share must be between 0 and 1"),
+        ({"share": 1.5}, "`share` must be a number from 0 to 1"),
         ({"keys": "a.html", "prefix": "posts/"}, "either keys, or prefix"),
     ],
 )

@@ -10,6 +10,7 @@ import boto3
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
+from chaos_runner import run
 from chaos_runner.faults.ledger import restore_injected_faults
 from chaos_runner.faults.s3 import deny_origin_reads
 from chaos_runner.sandbox import demo
@@ -38,7 +39,7 @@ def uncached_page(sandbox_env: SandboxInfo) -> Iterator[str]:
 def test_the_watch_times_detection_and_recovery_of_an_origin_outage(
     sandbox_env: SandboxInfo, uncached_page: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CHAOS_RUN_ID", f"watch-{uuid.uuid4().hex[:8]}")
+    run.start()  # as the safety control does: the watch follows this run's faults
     results: list[WatchResult] = []
     watcher = threading.Thread(
         target=lambda: results.append(
@@ -52,7 +53,8 @@ def test_the_watch_times_detection_and_recovery_of_an_origin_outage(
         time.sleep(0.5)  # the outage
     finally:
         restore_injected_faults()
-    watcher.join(timeout=20)
+        watcher.join(timeout=20)
+        run.finish()
 
     result = results[0]
     assert result["stopped_because"] == "recovered"

@@ -45,3 +45,29 @@ def test_sigterm_inside_an_activity_becomes_system_exit_not_a_failed_activity() 
 def test_our_errors_reach_chaos_toolkit_as_their_sentence() -> None:
     with pytest.raises(ActivityFailed, match=r"The argument is wrong\."):
         run_activity(python_activity("refuses", reason="wrong"), {}, {})
+
+
+@activity
+def breaks() -> str:
+    return str(1 + "1")  # type: ignore[operator]  # a bug, on purpose
+
+
+def test_a_failure_reads_once_with_its_label_and_is_noted_for_the_verdict() -> None:
+    from chaos_runner import run
+
+    context = run.start()
+    try:
+        with pytest.raises(ActivityFailed) as refused:
+            run_activity(python_activity("refuses", reason="wrong"), {}, {})
+        with pytest.raises(ActivityFailed) as broken:
+            run_activity(python_activity("breaks"), {}, {})
+    finally:
+        run.finish()
+
+    assert str(refused.value) == "InvalidArgument: The argument is wrong."
+    assert str(broken.value).startswith("InternalError: TypeError: unsupported operand")
+    assert [(p["kind"], p["activity"]) for p in context.problems] == [
+        ("invalid", "refuses"),
+        ("internal", "breaks"),
+    ]
+    assert run.current() is None

@@ -59,7 +59,7 @@ def test_a_torn_last_line_is_ignored_but_a_corrupt_middle_line_is_an_error(
     with path.open("a") as handle:
         handle.write("\n")
     ledger.mark(entry.id, EntryState.RESTORED)
-    with pytest.raises(LedgerError, match="Line 2 of the ledger"):
+    with pytest.raises(LedgerError, match="line 2 cannot be used because it is not JSON"):
         ledger.entries()
 
 

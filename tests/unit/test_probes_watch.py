@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from chaoslib.exceptions import ActivityFailed
 
+from chaos_runner import run
 from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, TargetRef
 from chaos_runner.waiter import Wait
 from probes import watch
@@ -61,10 +62,12 @@ def site() -> Iterator[Site]:
 
 
 @pytest.fixture
-def ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ledger:
+def ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledger]:
+    """A ledger of the test's own, inside a run "run-1" (as the safety control makes)."""
     monkeypatch.setenv("CHAOS_LEDGER", str(tmp_path / "ledger.jsonl"))
-    monkeypatch.setenv("CHAOS_RUN_ID", "run-1")
-    return Ledger()
+    run.start().run_id = "run-1"
+    yield Ledger()
+    run.finish()
 
 
 def in_background(function: Callable[[], WatchResult]) -> Callable[[], WatchResult]:
@@ -180,7 +183,7 @@ def test_slow_answers_are_unhealthy_with_a_latency_bound(site: Site, ledger: Led
 def test_a_fault_of_an_unnamed_run_counts_when_opened_after_the_watch_started(
     site: Site, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("CHAOS_RUN_ID")
+    run.finish()  # no run: the watch follows whatever fault is opened
     join = in_background(
         lambda: watch.health_timeline(
             "/", rate=20, recovery_window=0.2, max_duration=5, configuration=site.configuration
