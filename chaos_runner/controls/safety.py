@@ -114,7 +114,9 @@ _previous_handlers: dict[int, Any] = {}
 
 
 def _chain_interruptions(current: run.RunContext) -> None:
-    """On SIGINT/SIGTERM, say the method is over, then let chaoslib's handler act."""
+    """On the first SIGINT/SIGTERM, say the method is over and let chaoslib's handler act
+    (the run ends, interrupted, and restores); the next ones are held, so repeated Ctrl-C
+    cannot cut the rollbacks, the restore or the journal short."""
     if threading.current_thread() is not threading.main_thread():
         return
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -123,6 +125,7 @@ def _chain_interruptions(current: run.RunContext) -> None:
 
         def chained(signum: int, frame: FrameType | None, handler: Any = handler) -> None:
             current.method_over.set()
+            _hold_signals()
             if callable(handler):
                 handler(signum, frame)
             elif handler == signal.SIG_DFL:
@@ -291,4 +294,8 @@ def cleanup_control() -> None:
 
 
 def _is_chaos_command() -> bool:
-    return os.path.basename(sys.argv[0]) == "chaos" if sys.argv else False
+    """True in the `chaos` command (its script, or ``python -m chaostoolkit``)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and str(spec.name).startswith("chaostoolkit"):
+        return True
+    return bool(sys.argv) and os.path.basename(sys.argv[0]) == "chaos"

@@ -284,3 +284,23 @@ def test_an_unknown_fault_argument_is_refused_by_chaos_validate(
     assert result.returncode == 1
     assert "verify_timout" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_repeated_ctrl_c_restores_and_keeps_the_journal(
+    tmp_path: Path, clean_env: dict[str, str], detached_sandbox: dict[str, Any]
+) -> None:
+    before = bucket_policy(detached_sandbox)
+    run = start_run_and_wait_for_injection(tmp_path, clean_env, detached_sandbox)
+
+    for _ in range(12):  # an impatient person: Ctrl-C again and again for 1.2 s
+        if run.poll() is not None:
+            break
+        run.send_signal(signal.SIGINT)
+        time.sleep(0.1)
+    _, stderr = run.communicate(timeout=60)
+
+    assert bucket_policy(detached_sandbox) == before, stderr
+    journal = json.loads((tmp_path / "journal.json").read_text())
+    assert journal["status"] == "interrupted"
+    assert journal["chaostoolkit-cdn"]["restore_complete"] is True
+    assert "Traceback" not in stderr
