@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     INCONCLUSIVE = 3
     RESTORE_INCOMPLETE = 4
     ABORTED = 5
+    INTERNAL = 70  # a bug of the tool (EX_SOFTWARE); never reported as "deviated"
 
 
 def fail(message: str, code: ExitCode | int = 1) -> NoReturn:
