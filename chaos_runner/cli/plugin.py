@@ -12,7 +12,7 @@ import sys
 
 import click
 
-__all__ = ["rollback", "sandbox"]
+__all__ = ["rollback", "sandbox", "verdict"]
 
 _PASSTHROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
@@ -41,4 +41,9 @@ rollback = _delegate(
     "rollback",
     "chaos_runner.cli.rollback",
     "Restore every fault left open in the ledger (after a killed run).",
+)
+verdict = _delegate(
+    "verdict",
+    "chaos_runner.cli.verdict",
+    "Judge run journals: outcome, reasons, score; JUnit, Markdown and JSON reports.",
 )
