@@ -432,6 +432,23 @@ def test_an_invalid_argument_is_invalid_not_inconclusive() -> None:
     )
 
 
+def test_a_steady_state_probe_given_a_wrong_argument_is_invalid_not_a_deviation() -> None:
+    message = "rate must be a number from 0 to 100000; got -5."
+    journal = load_probe_misses(held_journal(), "before", p95=1.0)
+    probe = journal["steady_states"]["before"]["probes"][1]
+    probe.update(
+        status="failed",
+        output=None,
+        exception=[f"chaoslib.exceptions.ActivityFailed: InvalidArgument: {message}\n"],
+    )
+    met_problem(journal, "invalid", "measurement", message)
+
+    verdict = judge(journal)
+
+    assert (verdict.outcome, verdict.exit_code) == (Outcome.INVALID, 2)
+    assert verdict.reasons == (f"invalid experiment, nothing was injected: measurement: {message}",)
+
+
 def test_a_fault_not_in_effect_is_inconclusive_and_its_ledger_entry_shown() -> None:
     message = "The deny policy is in place but index.html still answers 200 after 30 s."
     journal = fails(held_journal(), "deny-origin-reads", "FaultNotInEffect", message)
