@@ -47,3 +47,8 @@ verdict = _delegate(
     "chaos_runner.cli.verdict",
     "Judge run journals: outcome, reasons, score; JUnit, Markdown and JSON reports.",
 )
+gate = _delegate(
+    "gate",
+    "chaos_runner.cli.gate",
+    "Run experiments and fail the pipeline when the site does not hold (JUnit, Markdown).",
+)

@@ -174,6 +174,21 @@ def after_experiment_control(
     if isinstance(state, dict):
         _judge_status(state, section)
         state[SECTION] = section
+        _log_verdict(state)
+
+
+def _log_verdict(journal: dict[str, Any]) -> None:
+    """End the run's log with its verdict, so nobody has to open journal.json."""
+    from chaos_runner.verdict import judge
+
+    try:
+        verdict = judge(journal)
+    except Exception:  # the verdict must never cost a run its restore or its journal
+        logger.exception("The verdict of this run could not be formed")
+        return
+    log = logger.info if verdict.exit_code == 0 else logger.error
+    for line in verdict.summary().splitlines():
+        log(line)
 
 
 def _restore_and_record(current: run.RunContext, target: Target) -> JournalSection:

@@ -1,0 +1,245 @@
+"""``chaos gate PATH...``: run experiments, judge each, write the reports, exit by the contract."""
+
+import os
+import shutil
+import tempfile
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from chaos_runner._errors import ConfigurationError
+from chaos_runner.cli._output import ExitCode, fail
+from chaos_runner.cli.verdict import Reports, _check_writable, _outcome, _table, _write_reports
+from chaos_runner.engine import (
+    ExperimentRun,
+    discover,
+    run_experiment,
+    sandbox_environment,
+    stop_all,
+    validate,
+)
+from chaos_runner.report import ExperimentResult
+from chaos_runner.run import SECTION
+from chaos_runner.target import TARGET_VARIABLES, target_variables_set
+from chaos_runner.verdict import Verdict, judge
+
+__all__ = ["app"]
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.command()
+def gate(
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="PATH", help="Experiment files, or directories of them.", show_default=False
+        ),
+    ],
+    target: Annotated[
+        str | None,
+        typer.Option(
+            metavar="sandbox",
+            help="`sandbox`: a fresh local sandbox for each experiment. Without it, the "
+            "CHAOS_* variables name the target.",
+        ),
+    ] = None,
+    jobs: Annotated[int, typer.Option(metavar="N", help="Experiments at once (sandbox only).")] = 1,
+    junit_file: Annotated[
+        Path | None, typer.Option("--junit", metavar="FILE", help="Write a JUnit XML report.")
+    ] = None,
+    markdown_file: Annotated[
+        Path | None, typer.Option("--markdown", metavar="FILE", help="Write a Markdown summary.")
+    ] = None,
+    json_file: Annotated[
+        Path | None, typer.Option("--json", metavar="FILE", help="Write the verdicts as JSON.")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(metavar="DIR", help="Keep each experiment's journal and log here."),
+    ] = None,
+    min_score: Annotated[
+        int | None,
+        typer.Option(metavar="N", help="Fail (exit 1) below this score (0-100)."),
+    ] = None,
+    fail_fast: Annotated[
+        bool, typer.Option(help="Start no experiment after the first that does not hold.")
+    ] = False,
+) -> None:
+    """Run every experiment and fail the pipeline when the site does not hold under faults.
+
+    Exit codes: 0 held, 1 deviated, 2 invalid or bad input (nothing injected),
+    3 inconclusive, 4 restore incomplete (run `chaos rollback`), 5 aborted, 70 internal
+    error; across experiments the first of 4, 70, 2, 3, 5, 1, 0 wins.
+    The Markdown summary is also appended to $GITHUB_STEP_SUMMARY when it is set.
+    """
+    environ, own_state = _target(target)
+    if jobs < 1 or jobs > 32:
+        fail(f"--jobs must be from 1 to 32; got {jobs}.", ExitCode.USAGE)
+    if not own_state and jobs > 1:
+        typer.echo("A real target takes one run at a time (its lock): --jobs 1.")
+        jobs = 1
+    if min_score is not None and not 0 <= min_score <= 100:
+        fail(f"--min-score must be from 0 to 100; got {min_score}.", ExitCode.USAGE)
+    for option, path in (("--junit", junit_file), ("--markdown", markdown_file)):
+        if path is not None:
+            _check_writable(option, path)
+    if json_file is not None:
+        _check_writable("--json", json_file)
+    experiments = _valid_experiments(paths)
+    directory = out or Path(tempfile.mkdtemp(prefix="chaos-gate-"))
+    try:
+        runs = _run_all(experiments, directory, environ, own_state, jobs, fail_fast)
+    finally:
+        if out is None:
+            shutil.rmtree(directory, ignore_errors=True)
+    results = [_result(path, runs.get(path), own_state) for path in experiments]
+    for name, verdict, _ in results:
+        if verdict is not None:
+            typer.echo(f"\n{name}:\n{verdict.summary()}")
+    typer.echo("\n" + _table(results))
+    outcome = _outcome(results, min_score)
+    journals = [runs[p].journal_path if p in runs else p for p in experiments]
+    _write_reports(results, journals, outcome, Reports(junit_file, markdown_file, json_file))
+    if out is not None:
+        typer.echo(f"Journals and logs: {out}")
+    typer.echo(f"Gate: {outcome} (exit {outcome.exit_code})")
+    if outcome.exit_code:
+        raise typer.Exit(outcome.exit_code)
+
+
+def _target(target: str | None) -> tuple[dict[str, str], bool]:
+    """The environment of the runs, and whether each gets a state (and sandbox) of its own."""
+    if target == "sandbox":
+        return sandbox_environment(os.environ), True
+    if target is not None:
+        fail(f"--target takes `sandbox` (or nothing, with the CHAOS_* variables); got {target!r}.",
+             ExitCode.USAGE)  # fmt: skip
+    if not target_variables_set():
+        fail(
+            "No target: pass --target sandbox to run on fresh local sandboxes, or set "
+            f"{', '.join(TARGET_VARIABLES)} (and the AWS variables) to gate a real "
+            "distribution. The gate never picks a target by itself.",
+            ExitCode.USAGE,
+        )
+    return dict(os.environ), False
+
+
+def _valid_experiments(paths: list[str]) -> list[Path]:
+    """Every experiment, or exit 2 naming each invalid one (nothing is run)."""
+    try:
+        experiments = discover(paths)
+    except ConfigurationError as error:
+        fail(str(error), ExitCode.USAGE)
+    problems = [problem for problem in map(validate, experiments) if problem]
+    if problems:
+        for problem in problems[1:]:
+            typer.secho(f"error: {problem}", err=True, fg=typer.colors.RED)
+        fail(f"{problems[0]} Nothing was run.", ExitCode.USAGE)
+    return experiments
+
+
+class _Board:
+    """Progress lines: which experiment, which phase, elapsed (plain lines: CI logs)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.began = time.monotonic()
+        self.done = 0
+        self.lock = threading.Lock()
+
+    def step(self, name: str, what: str) -> None:
+        with self.lock:
+            elapsed = time.monotonic() - self.began
+            typer.echo(f"[{self.done}/{self.total} done, {elapsed:5.1f} s] {name}: {what}")
+
+    def finished(self, run: ExperimentRun, verdict: Verdict) -> None:
+        with self.lock:
+            self.done += 1
+            mark = "✓" if verdict.exit_code == 0 else "✗"
+            typer.echo(
+                f"[{self.done}/{self.total} done] {mark} {run.name}: {verdict.outcome} "
+                f"(exit {verdict.exit_code}, score {verdict.score}) in {run.seconds:.1f} s"
+            )
+
+
+def _run_all(
+    experiments: list[Path],
+    directory: Path,
+    environ: dict[str, str],
+    own_state: bool,
+    jobs: int,
+    fail_fast: bool,
+) -> dict[Path, ExperimentRun]:
+    board = _Board(len(experiments))
+    stopped = threading.Event()
+    runs: dict[Path, ExperimentRun] = {}
+
+    def one(index: int, path: Path) -> None:
+        if stopped.is_set():
+            return
+        board.step(path.stem, "starting")
+        where = directory / f"{index:02d}-{path.stem}"
+        run = run_experiment(path, where, environ, own_state, board.step)
+        runs[path] = run
+        verdict = _verdict(path, run, own_state)
+        board.finished(run, verdict)
+        if fail_fast and verdict.exit_code:
+            stopped.set()
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures: list[Future[None]] = [
+            pool.submit(one, i, p) for i, p in enumerate(experiments, start=1)
+        ]
+        try:
+            for future in futures:
+                future.result()
+        except KeyboardInterrupt:
+            stopped.set()
+            typer.echo("Interrupted: stopping the runs in progress (each restores its faults).")
+            stop_all()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise typer.Exit(ExitCode.ABORTED) from None
+    return runs
+
+
+def _result(path: Path, run: ExperimentRun | None, sandbox: bool) -> ExperimentResult:
+    if run is None:
+        return ExperimentResult(path.stem, None, 0.0)  # not run (--fail-fast)
+    return ExperimentResult(path.stem, _verdict(path, run, sandbox), run.seconds)
+
+
+def _verdict(path: Path, run: ExperimentRun, sandbox: bool) -> Verdict:
+    """The run's verdict; a run that left no readable journal is an internal error.
+
+    Without a journal nobody knows what the run left injected: on a real target that is a
+    restore to check (`chaos rollback`); a sandbox of its own was stopped with the run.
+    """
+    if run.journal is not None:
+        try:
+            return judge(run.journal)
+        except ConfigurationError as error:
+            return _crashed(path, f"its journal is not a journal ({error})", sandbox)
+    return _crashed(path, f"{run.error}; see {run.log_path}", sandbox)
+
+
+def _crashed(path: Path, why: str, sandbox: bool) -> Verdict:
+    journal: dict[str, Any] = {
+        "experiment": {"title": path.stem},
+        "status": "failed",
+        "deviated": False,
+        "run": [],
+        "steady_states": {},
+        SECTION: {
+            "version": 2,
+            "target": "unknown (the run left no journal)",
+            "restore_complete": sandbox,
+            "faults": [],
+            "problems": [{"kind": "internal", "activity": "chaos run", "message": why, "at": 0}],
+        },
+    }
+    return judge(journal)
