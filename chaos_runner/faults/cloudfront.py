@@ -35,11 +35,12 @@ from chaos_runner.aws import aws_errors, cloudfront_client, error_code
 from chaos_runner.crashpoint import crashpoint
 from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, RestoreOutcome
 from chaos_runner.target import Target
-from chaos_runner.waiter import Wait
+from chaos_runner.waiter import Wait, WaitResult
 
 __all__ = [
     "BLACKHOLE_DOMAIN",
     "CRASHPOINTS",
+    "RESTORE_DEPLOY_TIMEOUT",
     "blackhole_origin",
     "disable_distribution",
     "fail_over_origin",
@@ -58,6 +59,12 @@ BLACKHOLE_DOMAIN = "chaos-blackhole.invalid"
 CRASHPOINTS = ("{fault}:after-ledger-open", "{fault}:after-inject")
 
 _COMPLETED = {"Completed", "COMPLETED"}  # moto says COMPLETED; CloudFront says Completed
+
+#: Seconds between two reads of a status while waiting (Deployed, Completed).
+_POLL = 0.25
+
+#: How long a restore waits for Deployed when its ledger entry predates ``deploy_timeout``.
+RESTORE_DEPLOY_TIMEOUT = 1200.0
 
 
 # --- config faults ------------------------------------------------------------------------
@@ -131,7 +138,12 @@ def _change_config(
     entry = ledger.open(
         "distribution_config",
         target_ref(target),
-        {"distribution_id": distribution_id, "prior": prior, "injected": injected},
+        {
+            "distribution_id": distribution_id,
+            "prior": prior,
+            "injected": injected,
+            "deploy_timeout": deploy_timeout,  # the restore waits as long for Deployed
+        },
         f"{description} (distribution {distribution_id})",
     )
     crashpoint(f"{fault}:after-ledger-open")
@@ -141,7 +153,7 @@ def _change_config(
     read_back, _ = _read_config(cloudfront, distribution_id)
     problem = "" if _same(read_back, injected) else "the config read back differs from the change"
     if not problem and wait_deployed:
-        waited = Wait(delay=0.25, timeout=deploy_timeout).until(
+        waited = Wait(delay=_POLL, timeout=deploy_timeout).until(
             lambda: _status(cloudfront, distribution_id), lambda status: status == "Deployed"
         )
         if not waited.reached:
@@ -162,15 +174,27 @@ def _change_config(
 
 
 def restore_distribution_config(entry: LedgerEntry) -> RestoreOutcome:
-    """Put the prior DistributionConfig back (with IfMatch), unless someone changed it since."""
+    """Put the prior DistributionConfig back (with IfMatch), then wait until it is Deployed.
+
+    Guarded: a config that is neither the fault's nor the prior one was changed by someone
+    else since, and is left alone (RestoreConflict). Idempotent: a config already equal to
+    the prior one is not written again, but a distribution still ``InProgress`` (a restore
+    cut short while it waited) is waited for all the same. The wait is bounded by the
+    fault's ``deploy_timeout`` (entries written before it was recorded: 1200 s); past it the
+    restore is not complete (AwsCallError, see :func:`_wait_restored`), although the prior
+    config is written.
+    """
     distribution_id = str(entry.undo["distribution_id"])
+    bound = float(entry.undo.get("deploy_timeout") or RESTORE_DEPLOY_TIMEOUT)
     cloudfront = cloudfront_client(entry.target["region"], entry.target["endpoint_url"])
     current, etag = _read_config(cloudfront, distribution_id)
     prior = entry.undo["prior"]
     if _same(current, prior):
-        return RestoreOutcome(
-            EntryState.RESTORED, f"distribution {distribution_id} config already as before"
-        )
+        waited = _wait_restored(cloudfront, distribution_id, bound, "already as before")
+        detail = f"distribution {distribution_id} config already as before"
+        if waited.attempts > 1:
+            detail += f", deployed in {waited.seconds:.1f} s"
+        return RestoreOutcome(EntryState.RESTORED, detail)
     if not _same(current, entry.undo["injected"]):
         raise RestoreConflict(
             f"The config of distribution {distribution_id} was changed since the fault (it is "
@@ -185,7 +209,36 @@ def restore_distribution_config(entry: LedgerEntry) -> RestoreOutcome:
             "reading it again gave a different config.",
             operation="GetDistributionConfig",
         )
-    return RestoreOutcome(EntryState.RESTORED, f"distribution {distribution_id}: prior config back")
+    waited = _wait_restored(cloudfront, distribution_id, bound, "written back")
+    return RestoreOutcome(
+        EntryState.RESTORED,
+        f"distribution {distribution_id}: prior config back, deployed in {waited.seconds:.1f} s",
+    )
+
+
+def _wait_restored(
+    cloudfront: Any, distribution_id: str, bound: float, config_is: str
+) -> WaitResult[str]:
+    """Wait until the restored config is Deployed (at the edges), at most ``bound`` seconds.
+
+    Past the bound this raises AwsCallError rather than FaultNotVerified: FaultNotVerified
+    means "the fault did not take effect, the experiment is inconclusive", whereas here the
+    restore is not complete (the site may still be degraded); AwsCallError names the call
+    whose answer was not the one needed (GetDistribution kept answering InProgress).
+    """
+    waited = Wait(delay=_POLL, timeout=bound).until(
+        lambda: _status(cloudfront, distribution_id), lambda status: status == "Deployed"
+    )
+    if not waited.reached:
+        raise AwsCallError(
+            f"The prior config of distribution {distribution_id} is {config_is}, but the "
+            f"distribution was still {waited.last} after {bound:g} s (the deploy_timeout of "
+            "the fault), so the edges may still serve the fault's config: the restore is not "
+            "complete. Run `chaos rollback` again later; it finds the prior config in place "
+            "and waits for Deployed again.",
+            operation="GetDistribution",
+        )
+    return waited
 
 
 def _behaviors(config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -456,7 +509,7 @@ def purge_cache(
             )
         return str(answer["Invalidation"]["Status"])
 
-    waited = Wait(delay=0.25, timeout=timeout).until(status, lambda s: s in _COMPLETED)
+    waited = Wait(delay=_POLL, timeout=timeout).until(status, lambda s: s in _COMPLETED)
     if not waited.reached:
         raise FaultNotVerified(
             f"Invalidation {invalidation_id} was still {waited.last} after {timeout:.0f} s."

@@ -1,0 +1,195 @@
+"""Edges of the faults' configuration, each on a real sandbox.
+
+- A configuration restore waits until the distribution is Deployed, on a sandbox of its own
+  started with a propagation delay (``chaos sandbox up --propagation-delay``), so the site
+  serves the prior config as soon as the restore returns.
+- A blackhole points only at a name under ``.invalid``; ``deny_origin_reads`` acts only on
+  the target's buckets; numeric and boolean arguments arrive as strings from ``${...}``;
+  origin link faults need a target that is entirely the sandbox.
+
+Every test on the session's sandbox leaves it as found: whatever a test injected is restored
+by the ``kept`` fixture, which then compares the whole target with what the module found.
+"""
+
+import json
+import os
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaos_runner.activity import target_ref
+from chaos_runner.digest import target_state
+from chaos_runner.faults import cloudfront
+from chaos_runner.faults.ledger import restore_injected_faults
+from chaos_runner.ledger import EntryState, Ledger, restore_entries
+from chaos_runner.sandbox.state import SandboxInfo
+from chaos_runner.sandbox.testing import InProcessSandbox
+from chaos_runner.target import Target
+from chaos_runner.waiter import Wait
+from tests.commands import chaos
+from tests.sandbox.edge_client import aws, edge_get
+
+#: The delayed sandbox's propagation delay: long enough to see, short enough to wait for.
+DELAY = 1.5
+#: `chaos sandbox up` on free ports: other sandboxes may hold the default ones.
+UP = ["sandbox", "up", "--detach", "--aws-port", "0", "--edge-port", "0", "--admin-port", "0"]
+
+
+def link_faults(sandbox: SandboxInfo) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"{sandbox.admin_url}/origin-link/faults", timeout=5) as answer:
+        faults: list[dict[str, Any]] = json.loads(answer.read())["faults"]
+    return faults
+
+
+def restore_what_is_open() -> None:
+    ledger = Ledger()
+    restore_entries(ledger, ledger.unrestored())
+
+
+@pytest.fixture(scope="module")
+def found(sandbox_stack: InProcessSandbox) -> dict[str, Any]:
+    """The whole target of the session's sandbox as this module found it."""
+    return target_state(Target.resolve(environ=sandbox_stack.info.environment()))
+
+
+@pytest.fixture
+def kept(sandbox_env: SandboxInfo, found: dict[str, Any]) -> Iterator[SandboxInfo]:
+    """The session's sandbox, left as found: what a test injected is restored, then the
+    whole target compared with what the module found (a test that injected nothing changed
+    nothing: no fault mutates before its ledger entry)."""
+    target = Target.resolve()  # the teardown runs before a test's own setenv is undone
+    yield sandbox_env
+    if Ledger().entries():
+        restore_what_is_open()
+        assert Ledger().unrestored() == []
+        assert target_state(target) == found
+    assert link_faults(sandbox_env) == []
+
+
+# --- 1. a configuration restore waits until the distribution is deployed ------------------
+
+
+@pytest.fixture(scope="module")
+def delayed_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxInfo]:
+    """A sandbox process of this module's own, whose CloudFront changes take DELAY seconds."""
+    home = tmp_path_factory.mktemp("delayed-sandbox")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAOS_", "AWS_"))}
+    env["CHAOS_STATE_DIR"] = str(home)
+    up = chaos([*UP, "--propagation-delay", f"{DELAY}s"], home, env, timeout=90)
+    assert up.returncode == 0, up.stderr
+    try:
+        yield SandboxInfo.read(home / "sandbox.json")
+    finally:
+        down = chaos(["sandbox", "down"], home, env, timeout=60)
+        assert down.returncode == 0, down.stderr
+
+
+@pytest.fixture
+def delayed(
+    delayed_sandbox: SandboxInfo, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[SandboxInfo]:
+    """The environment pointed at the delayed sandbox; open faults restored afterwards."""
+    for name, value in delayed_sandbox.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CHAOS_STATE_DIR", str(tmp_path / ".chaos"))
+    monkeypatch.delenv("CHAOS_LEDGER", raising=False)
+    monkeypatch.delenv("CHAOS_RUN_ID", raising=False)
+    target = Target.resolve()
+    before = target_state(target)
+    yield delayed_sandbox
+    restore_what_is_open()
+    deployed(delayed_sandbox)
+    assert target_state(target) == before
+
+
+def deployed(sandbox: SandboxInfo) -> None:
+    """Wait (bounded) until the distribution is Deployed: no change lands in a later test."""
+    client = aws(sandbox, "cloudfront")
+    waited = Wait(delay=0.1, timeout=DELAY + 5).until(
+        lambda: client.get_distribution(Id=sandbox.distribution_id)["Distribution"]["Status"],
+        lambda status: status == "Deployed",
+    )
+    assert waited.reached, waited.last
+
+
+def test_the_site_serves_again_as_soon_as_the_config_restore_returns(
+    delayed: SandboxInfo,
+) -> None:
+    cloudfront.disable_distribution(deploy_timeout=30)
+    assert edge_get(delayed, "/")[0] == 403
+
+    restored = restore_injected_faults(scope="target")
+
+    assert edge_get(delayed, "/")[0] == 200
+    [outcome] = restored["restored"]
+    assert outcome["state"] == "restored"
+    assert "prior config back, deployed in" in outcome["detail"]
+    assert outcome["seconds"] >= DELAY * 0.9
+    [entry] = Ledger().entries()
+    assert entry.undo["deploy_timeout"] == 30
+
+
+def test_a_restore_past_its_bound_is_incomplete_with_the_prior_config_written(
+    delayed: SandboxInfo,
+) -> None:
+    cloudfront.disable_distribution(wait_deployed=False, deploy_timeout=0.3)
+    ledger = Ledger()
+    [entry] = ledger.unrestored()
+
+    [first] = restore_entries(ledger, ledger.unrestored())
+
+    assert first.state == EntryState.OPEN  # not complete: `chaos rollback` would retry it
+    assert "still InProgress after" in first.detail
+    config = aws(delayed, "cloudfront").get_distribution_config(Id=delayed.distribution_id)
+    assert cloudfront.canonical(config["DistributionConfig"]) == cloudfront.canonical(
+        entry.undo["prior"]
+    )
+    deployed(delayed)
+    [second] = restore_entries(ledger, ledger.unrestored())  # idempotent: nothing to write
+    assert second.state == EntryState.RESTORED
+    assert second.detail.endswith("config already as before")
+
+
+def test_a_restore_cut_short_while_waiting_waits_for_deployed_when_run_again(
+    delayed: SandboxInfo,
+) -> None:
+    cloudfront.disable_distribution(wait_deployed=False, deploy_timeout=30)
+    [entry] = Ledger().unrestored()
+    client = aws(delayed, "cloudfront")
+    etag = client.get_distribution_config(Id=delayed.distribution_id)["ETag"]
+    client.update_distribution(  # what the cut-short restore had written
+        Id=delayed.distribution_id, IfMatch=etag, DistributionConfig=entry.undo["prior"]
+    )
+
+    [report] = restore_entries(Ledger(), [entry])
+
+    assert report.state == EntryState.RESTORED
+    assert "config already as before, deployed in" in report.detail
+    assert edge_get(delayed, "/")[0] == 200
+
+
+def test_a_ledger_entry_without_a_bound_still_waits_for_deployed(delayed: SandboxInfo) -> None:
+    client = aws(delayed, "cloudfront")
+    answer = client.get_distribution_config(Id=delayed.distribution_id)
+    prior = answer["DistributionConfig"]
+    injected = {**prior, "Enabled": False}
+    entry = Ledger().open(  # as written before the ledger recorded deploy_timeout
+        "distribution_config",
+        target_ref(Target.resolve()),
+        {"distribution_id": delayed.distribution_id, "prior": prior, "injected": injected},
+        "distribution disabled (an entry of an earlier version)",
+    )
+    client.update_distribution(
+        Id=delayed.distribution_id, IfMatch=answer["ETag"], DistributionConfig=injected
+    )
+    deployed(delayed)
+    assert edge_get(delayed, "/")[0] == 403
+
+    [report] = restore_entries(Ledger(), [entry])
+
+    assert report.state == EntryState.RESTORED
+    assert "deployed in" in report.detail
+    assert edge_get(delayed, "/")[0] == 200
