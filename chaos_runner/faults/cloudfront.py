@@ -19,6 +19,7 @@ waiting until the distribution is ``Deployed`` (the change is at the edges).
 
 import copy
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -54,6 +55,9 @@ __all__ = [
 
 #: A name that never resolves (RFC 2606), so CloudFront cannot reach the origin: 502.
 BLACKHOLE_DOMAIN = "chaos-blackhole.invalid"
+
+#: A host name under the reserved ``.invalid`` TLD (RFC 2606, RFC 6761): it never resolves.
+_INVALID_NAME = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+invalid", re.IGNORECASE)
 
 #: Where a test may kill the runner (see chaos_runner.crashpoint).
 CRASHPOINTS = ("{fault}:after-ledger-open", "{fault}:after-inject")
@@ -107,6 +111,18 @@ def _write_config(cloudfront: Any, distribution_id: str, config: dict[str, Any],
 def _status(cloudfront: Any, distribution_id: str) -> str:
     with aws_errors("GetDistribution", f"read the status of distribution {distribution_id}"):
         return str(cloudfront.get_distribution(Id=distribution_id)["Distribution"]["Status"])
+
+
+def _blackhole_domain(domain: object) -> str:
+    """``domain`` if it is a name under ``.invalid``, which cannot resolve; else refused."""
+    if isinstance(domain, str) and len(domain) <= 253 and _INVALID_NAME.fullmatch(domain):
+        return domain
+    raise ConfigurationError(
+        "`domain` must be a host name under the reserved .invalid top-level domain (RFC 2606, "
+        f"RFC 6761), such as {BLACKHOLE_DOMAIN}, which never resolves; got {domain!r}. A name "
+        "that resolves could serve someone else's content to your visitors: leave `domain` "
+        "out, or pick another name ending in .invalid."
+    )
 
 
 def _change_config(
@@ -277,9 +293,10 @@ def blackhole_origin(
     """Point a custom origin at an unreachable domain (default: the default behaviour's).
 
     CloudFront cannot resolve it and answers 502 on every cache miss; cached pages are
-    still served. S3 REST origins (S3OriginConfig) are refused: AWS accepts only S3 domains
-    there.
+    still served. ``domain`` must be a name under ``.invalid`` (which never resolves). S3
+    REST origins (S3OriginConfig) are refused: AWS accepts only S3 domains there.
     """
+    domain = _blackhole_domain(domain)
 
     def point_away(config: dict[str, Any]) -> None:
         wanted = origin_id or config["DefaultCacheBehavior"]["TargetOriginId"]
@@ -317,8 +334,10 @@ def fail_over_origin(
 
     The primary is pointed at an unresolvable domain: CloudFront gets no connection, which
     fails over whatever status codes the group lists, so cache misses on the group's
-    behaviors are served by the secondary. ``group_id`` defaults to the first group.
+    behaviors are served by the secondary. ``group_id`` defaults to the first group;
+    ``domain`` must be a name under ``.invalid``.
     """
+    domain = _blackhole_domain(domain)
     chosen: dict[str, str] = {}
 
     def take_primary_down(config: dict[str, Any]) -> None:

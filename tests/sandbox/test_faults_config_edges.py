@@ -14,11 +14,12 @@ by the ``kept`` fixture, which then compares the whole target with what the modu
 import json
 import os
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from chaoslib.exceptions import ActivityFailed
 
 from chaos_runner.activity import target_ref
 from chaos_runner.digest import target_state
@@ -193,3 +194,25 @@ def test_a_ledger_entry_without_a_bound_still_waits_for_deployed(delayed: Sandbo
     assert report.state == EntryState.RESTORED
     assert "deployed in" in report.detail
     assert edge_get(delayed, "/")[0] == 200
+
+
+# --- 2. a blackhole points only at a name that cannot resolve ------------------------------
+
+
+@pytest.mark.parametrize(
+    "domain", ["evil.example.com", "", "invalid", ".invalid", "site.invalid.example.com"]
+)
+@pytest.mark.parametrize("fault", [cloudfront.blackhole_origin, cloudfront.fail_over_origin])
+def test_a_blackhole_domain_outside_invalid_is_refused(
+    kept: SandboxInfo, fault: Callable[..., Any], domain: str
+) -> None:
+    with pytest.raises(ActivityFailed, match=r"under the reserved \.invalid top-level domain"):
+        fault(domain=domain, deploy_timeout=30)
+
+    assert Ledger().entries() == []
+
+
+def test_any_name_under_invalid_is_a_blackhole(kept: SandboxInfo) -> None:
+    result = cloudfront.blackhole_origin(domain="Game-Day.Example.INVALID", deploy_timeout=30)
+
+    assert result["fault"] == "blackhole_origin"
