@@ -4,6 +4,9 @@
 one that denies ``s3:GetObject`` to everyone, so CloudFront's origin fetches fail with 403
 while objects already in the edge caches are still served. The prior policy (or its
 absence) is kept in the ledger and restored byte for byte.
+
+A fault acts only on the target's buckets (:func:`target_buckets`): the ledger keys its
+entry to the target, and the digest that proves a restore covers those buckets only.
 """
 
 import json
@@ -11,18 +14,56 @@ from typing import Any
 
 from chaos_runner._errors import AwsCallError, ConfigurationError, FaultNotVerified, RestoreConflict
 from chaos_runner.activity import activity, target_ref
-from chaos_runner.aws import aws_errors, error_code, s3_client
+from chaos_runner.aws import aws_errors, cloudfront_client, error_code, s3_client
 from chaos_runner.crashpoint import crashpoint
+from chaos_runner.digest import distribution_buckets
 from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, RestoreOutcome
 from chaos_runner.target import Target
 from chaos_runner.waiter import Wait
 
-__all__ = ["CRASHPOINTS", "deny_origin_reads", "restore_bucket_policy"]
+__all__ = ["CRASHPOINTS", "deny_origin_reads", "restore_bucket_policy", "target_buckets"]
 
 #: Where a test may kill the runner (see chaos_runner.crashpoint).
 CRASHPOINTS = ("deny_origin_reads:after-ledger-open", "deny_origin_reads:after-inject")
 
 _NO_POLICY_CODES = {"NoSuchBucketPolicy"}
+
+
+def target_buckets(target: Target) -> list[str]:
+    """The buckets a fault may act on: the origin bucket, then every bucket the target's
+    distribution names as an origin (website or REST endpoint), without repeats.
+
+    Reads the distribution's config (one GetDistributionConfig) when the target names one;
+    call it only when the bucket at hand is not already the origin bucket.
+    """
+    buckets = [target.origin_bucket] if target.origin_bucket else []
+    if target.distribution_id:
+        cloudfront = cloudfront_client(target.region, target.endpoint_url)
+        with aws_errors(
+            "GetDistributionConfig", f"read the config of distribution {target.distribution_id}"
+        ):
+            answer = cloudfront.get_distribution_config(Id=target.distribution_id)
+        named = distribution_buckets(dict(answer["DistributionConfig"]))
+        buckets += [bucket for bucket in named if bucket not in buckets]
+    return buckets
+
+
+def _own_bucket(target: Target, bucket: str) -> str:
+    """``bucket`` if it is one of the target's buckets; empty means the origin bucket."""
+    if not bucket or bucket == target.origin_bucket:
+        if not target.origin_bucket:
+            target.require("CHAOS_ORIGIN_BUCKET")
+        return target.origin_bucket
+    buckets = target_buckets(target)
+    if bucket in buckets:
+        return bucket
+    raise ConfigurationError(
+        f"deny_origin_reads acts only on the target's buckets "
+        f"({', '.join(buckets) or 'none is set'}: the origin bucket, then the buckets its "
+        "distribution names as origins), so that the ledger and the restore cover what it "
+        f"changes; got bucket {bucket!r}. Leave `bucket` out to use the origin bucket, pass "
+        f"one of those, or point CHAOS_ORIGIN_BUCKET at {bucket}."
+    )
 
 
 def deny_policy(bucket: str) -> str:
@@ -161,15 +202,14 @@ def deny_origin_reads(
 ) -> dict[str, Any]:
     """Deny every read of the origin bucket (an origin outage), verified by an anonymous read.
 
-    ``bucket`` defaults to CHAOS_ORIGIN_BUCKET. The outage is verified by reading
-    ``verify_key`` (default: the first object of the bucket) anonymously from the origin,
-    until it answers 403 or ``verify_timeout`` seconds pass; if it never does, the policy is
-    restored at once and the activity fails (the experiment is inconclusive).
+    ``bucket`` defaults to CHAOS_ORIGIN_BUCKET and may only be another bucket the target's
+    distribution names as an origin. The outage is verified by reading ``verify_key``
+    (default: the first object of the bucket) anonymously from the origin, until it answers
+    403 or ``verify_timeout`` seconds pass; if it never does, the policy is restored at once
+    and the activity fails (the experiment is inconclusive).
     """
     target = Target.resolve(configuration)
-    bucket = bucket or target.origin_bucket
-    if not bucket:
-        target.require("CHAOS_ORIGIN_BUCKET")
+    bucket = _own_bucket(target, str(bucket or "").strip())
     description = f"origin outage: bucket policy of {bucket} denies s3:GetObject"
     return {
         "fault": "deny_origin_reads",

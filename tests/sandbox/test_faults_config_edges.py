@@ -14,6 +14,7 @@ by the ``kept`` fixture, which then compares the whole target with what the modu
 import json
 import os
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,9 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaos_runner.activity import target_ref
 from chaos_runner.digest import target_state
-from chaos_runner.faults import cloudfront
+from chaos_runner.faults import cloudfront, s3
 from chaos_runner.faults.ledger import restore_injected_faults
+from chaos_runner.faults.s3 import deny_origin_reads
 from chaos_runner.ledger import EntryState, Ledger, restore_entries
 from chaos_runner.sandbox.state import SandboxInfo
 from chaos_runner.sandbox.testing import InProcessSandbox
@@ -216,3 +218,44 @@ def test_any_name_under_invalid_is_a_blackhole(kept: SandboxInfo) -> None:
     result = cloudfront.blackhole_origin(domain="Game-Day.Example.INVALID", deploy_timeout=30)
 
     assert result["fault"] == "blackhole_origin"
+
+
+# --- 3. deny_origin_reads acts only on the target's buckets --------------------------------
+
+
+@pytest.fixture
+def stranger_bucket(kept: SandboxInfo) -> Iterator[str]:
+    """A bucket that the target does not use, with one object; deleted afterwards."""
+    client = aws(kept, "s3")
+    bucket = f"stranger-{uuid.uuid4().hex[:8]}"
+    client.create_bucket(Bucket=bucket)
+    client.put_object(Bucket=bucket, Key="index.html", Body=b"<p>not ours</p>")
+    yield bucket
+    restore_what_is_open()  # before the bucket goes: a deny policy left on it is removed
+    client.delete_bucket_policy(Bucket=bucket)
+    client.delete_object(Bucket=bucket, Key="index.html")
+    client.delete_bucket(Bucket=bucket)
+
+
+def test_a_bucket_the_target_does_not_use_is_refused_naming_the_targets_buckets(
+    kept: SandboxInfo, stranger_bucket: str
+) -> None:
+    with pytest.raises(ActivityFailed) as refused:
+        deny_origin_reads(bucket=stranger_bucket)
+
+    message = str(refused.value)
+    assert stranger_bucket in message
+    assert kept.bucket in message and kept.failover_bucket in message
+    assert Ledger().entries() == []
+
+
+def test_a_bucket_the_distribution_names_as_an_origin_is_accepted(kept: SandboxInfo) -> None:
+    result = deny_origin_reads(bucket=kept.failover_bucket)
+
+    assert result["bucket"] == kept.failover_bucket
+    [entry] = Ledger().unrestored()
+    assert entry.undo["bucket"] == kept.failover_bucket
+
+
+def test_target_buckets_are_the_origin_bucket_then_the_distributions(kept: SandboxInfo) -> None:
+    assert s3.target_buckets(Target.resolve()) == [kept.bucket, kept.failover_bucket]
