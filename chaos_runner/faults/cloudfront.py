@@ -32,6 +32,7 @@ from chaos_runner._errors import (
     RestoreConflict,
 )
 from chaos_runner.activity import activity, target_ref
+from chaos_runner.arguments import flag, number, whole
 from chaos_runner.aws import aws_errors, cloudfront_client, error_code
 from chaos_runner.crashpoint import crashpoint
 from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, RestoreOutcome
@@ -58,6 +59,9 @@ BLACKHOLE_DOMAIN = "chaos-blackhole.invalid"
 
 #: A host name under the reserved ``.invalid`` TLD (RFC 2606, RFC 6761): it never resolves.
 _INVALID_NAME = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+invalid", re.IGNORECASE)
+
+#: CloudFront's largest TTL: one year.
+_MAX_TTL = 31536000
 
 #: Where a test may kill the runner (see chaos_runner.crashpoint).
 CRASHPOINTS = ("{fault}:after-ledger-open", "{fault}:after-inject")
@@ -113,6 +117,27 @@ def _status(cloudfront: Any, distribution_id: str) -> str:
         return str(cloudfront.get_distribution(Id=distribution_id)["Distribution"]["Status"])
 
 
+def _seconds(name: str, value: object, high: float) -> float:
+    """``value`` as a duration above 0 and at most ``high`` seconds (``"60"`` is accepted)."""
+    try:
+        return number(name, value, 0, high, exclusive_low=True)
+    except ConfigurationError:
+        raise ConfigurationError(
+            f"{name} must be between 0 and {high:g} seconds; got {value!r}."
+        ) from None
+
+
+def _ttl(name: str, value: object) -> int:
+    """``value`` as a TTL: whole seconds from 0 to one year (``"300"`` is accepted)."""
+    try:
+        return whole(name, value, 0, _MAX_TTL)
+    except ConfigurationError:
+        raise ConfigurationError(
+            f"`{name}` must be a whole number of seconds from 0 to {_MAX_TTL} (one year); "
+            f"got {value!r}."
+        ) from None
+
+
 def _blackhole_domain(domain: object) -> str:
     """``domain`` if it is a name under ``.invalid``, which cannot resolve; else refused."""
     if isinstance(domain, str) and len(domain) <= 253 and _INVALID_NAME.fullmatch(domain):
@@ -129,15 +154,13 @@ def _change_config(
     fault: str,
     description: str,
     transform: Callable[[dict[str, Any]], None],
-    wait_deployed: bool,
-    deploy_timeout: float,
+    wait_deployed: bool | str,
+    deploy_timeout: float | str,
     configuration: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """Record, apply and verify one change of the DistributionConfig."""
-    if not 0 < deploy_timeout <= 3600:
-        raise ConfigurationError(
-            f"deploy_timeout must be between 0 and 3600 seconds; got {deploy_timeout}."
-        )
+    wait = flag("wait_deployed", wait_deployed)
+    bound = _seconds("deploy_timeout", deploy_timeout, 3600)
     target = Target.resolve(configuration)
     target.require("CHAOS_DISTRIBUTION_ID")
     distribution_id = target.distribution_id
@@ -158,7 +181,7 @@ def _change_config(
             "distribution_id": distribution_id,
             "prior": prior,
             "injected": injected,
-            "deploy_timeout": deploy_timeout,  # the restore waits as long for Deployed
+            "deploy_timeout": bound,  # the restore waits as long for Deployed
         },
         f"{description} (distribution {distribution_id})",
     )
@@ -168,12 +191,12 @@ def _change_config(
     began = time.monotonic()
     read_back, _ = _read_config(cloudfront, distribution_id)
     problem = "" if _same(read_back, injected) else "the config read back differs from the change"
-    if not problem and wait_deployed:
-        waited = Wait(delay=_POLL, timeout=deploy_timeout).until(
+    if not problem and wait:
+        waited = Wait(delay=_POLL, timeout=bound).until(
             lambda: _status(cloudfront, distribution_id), lambda status: status == "Deployed"
         )
         if not waited.reached:
-            problem = f"the distribution was still {waited.last} after {deploy_timeout:.0f} s"
+            problem = f"the distribution was still {waited.last} after {bound:.0f} s"
     if problem:
         outcome = restore_distribution_config(entry)
         ledger.mark(entry.id, outcome.state, outcome.detail)
@@ -185,7 +208,7 @@ def _change_config(
         "fault": fault,
         "ledger_entry": entry.id,
         "distribution_id": distribution_id,
-        "deployed_in_seconds": round(time.monotonic() - began, 3) if wait_deployed else None,
+        "deployed_in_seconds": round(time.monotonic() - began, 3) if wait else None,
     }
 
 
@@ -201,7 +224,9 @@ def restore_distribution_config(entry: LedgerEntry) -> RestoreOutcome:
     config is written.
     """
     distribution_id = str(entry.undo["distribution_id"])
-    bound = float(entry.undo.get("deploy_timeout") or RESTORE_DEPLOY_TIMEOUT)
+    bound = _seconds(
+        "deploy_timeout", entry.undo.get("deploy_timeout") or RESTORE_DEPLOY_TIMEOUT, 3600
+    )
     cloudfront = cloudfront_client(entry.target["region"], entry.target["endpoint_url"])
     current, etag = _read_config(cloudfront, distribution_id)
     prior = entry.undo["prior"]
@@ -394,8 +419,7 @@ def raise_error_caching_ttl(
     Existing custom error responses for ``error_codes`` get the new ErrorCachingMinTTL;
     missing ones are added with a TTL only (no custom page).
     """
-    if not 0 <= ttl <= 31536000:
-        raise ConfigurationError(f"ttl must be between 0 and 31536000 seconds; got {ttl}.")
+    ttl = _ttl("ttl", ttl)
     codes = _codes(error_codes)
 
     def raise_ttl(config: dict[str, Any]) -> None:
@@ -431,10 +455,13 @@ def lower_cache_ttls(
     Behaviours that use a cache policy (CachePolicyId) keep their TTLs (they live in the
     policy, not in the distribution); the result lists them.
     """
-    if not 0 <= min_ttl <= default_ttl <= max_ttl or max_ttl > 31536000:
+    min_ttl = _ttl("min_ttl", min_ttl)
+    default_ttl = _ttl("default_ttl", default_ttl)
+    max_ttl = _ttl("max_ttl", max_ttl)
+    if not min_ttl <= default_ttl <= max_ttl:
         raise ConfigurationError(
-            "TTLs must satisfy 0 <= min_ttl <= default_ttl <= max_ttl <= 31536000; got "
-            f"{min_ttl}, {default_ttl}, {max_ttl}."
+            f"TTLs must satisfy 0 <= min_ttl <= default_ttl <= max_ttl <= {_MAX_TTL}; got "
+            f"{min_ttl}, {default_ttl}, {max_ttl}. Order them, or leave them out (all 0)."
         )
     skipped: list[str] = []
 
@@ -460,8 +487,8 @@ def record_irreversible(entry: LedgerEntry) -> RestoreOutcome:
     return RestoreOutcome(EntryState.IRREVERSIBLE, "a cache purge cannot be undone")
 
 
-def _acknowledged(acknowledge_irreversible: bool, fault: str) -> None:
-    if acknowledge_irreversible is not True:
+def _acknowledged(acknowledge_irreversible: bool | str, fault: str) -> None:
+    if not flag("acknowledge_irreversible", acknowledge_irreversible):
         raise ConfigurationError(
             f"{fault} cannot be undone: purged objects are fetched from the origin again, and "
             "invalidations cost money past the free tier. Acknowledge it in the experiment "
@@ -508,6 +535,7 @@ def purge_cache(
     """
     _acknowledged(acknowledge_irreversible, "purge_cache")
     items = _paths(paths)
+    timeout = _seconds("timeout", timeout, 3600)
     target = Target.resolve(configuration)
     target.require("CHAOS_DISTRIBUTION_ID")
     cloudfront = cloudfront_client(target.region, target.endpoint_url)
@@ -556,10 +584,7 @@ def invalidation_storm(
     invalidation is refused meanwhile. Stops at ``max_invalidations`` (at most 100).
     """
     _acknowledged(acknowledge_irreversible, "invalidation_storm")
-    if not 1 <= max_invalidations <= 100:
-        raise ConfigurationError(
-            f"max_invalidations must be between 1 and 100; got {max_invalidations}."
-        )
+    max_invalidations = whole("max_invalidations", max_invalidations, 1, 100)
     from botocore.exceptions import ClientError
 
     target = Target.resolve(configuration)

@@ -22,6 +22,7 @@ from typing import Any
 
 from chaos_runner._errors import ConfigurationError, FaultNotVerified, RestoreConflict, SandboxError
 from chaos_runner.activity import activity, target_ref
+from chaos_runner.arguments import number, whole
 from chaos_runner.crashpoint import crashpoint
 from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, RestoreOutcome
 from chaos_runner.target import Target, is_loopback_url
@@ -71,10 +72,8 @@ def _admin_url(target: Target) -> str:
     return admin.rstrip("/")
 
 
-def _share(share: float) -> float:
-    if not 0.0 < share <= 1.0:
-        raise ConfigurationError(f"share must be above 0 and at most 1; got {share}.")
-    return float(share)
+def _share(share: float | str) -> float:
+    return number("share", share, 0.0, 1.0, exclusive_low=True)
 
 
 def _inject(
@@ -145,15 +144,13 @@ def add_origin_latency(
     secrets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Delay ``share`` of origin fetches by ``latency_ms`` (plus or minus ``jitter_ms``)."""
-    if not 0 < latency_ms <= 120_000 or not 0 <= jitter_ms <= latency_ms:
-        raise ConfigurationError(
-            "latency_ms must be 1..120000 and jitter_ms 0..latency_ms; got "
-            f"{latency_ms} and {jitter_ms}."
-        )
+    latency_ms = whole("latency_ms", latency_ms, 1, 120_000)
+    jitter_ms = whole("jitter_ms", jitter_ms, 0, latency_ms)
+    share = _share(share)
     fields = {
         "latency_ms": latency_ms,
         "jitter_ms": jitter_ms,
-        "share": _share(share),
+        "share": share,
         **_origin(origin),
     }
     return _inject(
@@ -170,9 +167,9 @@ def add_origin_errors(
     secrets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Make ``share`` of origin fetches answer ``status`` (a 4xx or 5xx)."""
-    if not 400 <= status <= 599:
-        raise ConfigurationError(f"status must be a 4xx or 5xx code; got {status}.")
-    fields = {"status": status, "share": _share(share), **_origin(origin)}
+    status = whole("status", status, 400, 599)
+    share = _share(share)
+    fields = {"status": status, "share": share, **_origin(origin)}
     return _inject("error", fields, f"{status} on {share:.0%} of fetches", configuration)
 
 
@@ -184,7 +181,8 @@ def blackhole_origin_link(
     secrets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Accept ``share`` of origin fetches and never answer them (504 at the edge)."""
-    fields = {"share": _share(share), **_origin(origin)}
+    share = _share(share)
+    fields = {"share": share, **_origin(origin)}
     return _inject("blackhole", fields, f"blackhole on {share:.0%} of fetches", configuration)
 
 
@@ -196,5 +194,6 @@ def reset_origin_connections(
     secrets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Reset the connection of ``share`` of origin fetches (502 at the edge)."""
-    fields = {"share": _share(share), **_origin(origin)}
+    share = _share(share)
+    fields = {"share": share, **_origin(origin)}
     return _inject("reset", fields, f"reset on {share:.0%} of fetches", configuration)

@@ -13,6 +13,7 @@ by the ``kept`` fixture, which then compares the whole target with what the modu
 
 import json
 import os
+import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,7 +25,7 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaos_runner.activity import target_ref
 from chaos_runner.digest import target_state
-from chaos_runner.faults import cloudfront, s3
+from chaos_runner.faults import cloudfront, origin_link, s3
 from chaos_runner.faults.ledger import restore_injected_faults
 from chaos_runner.faults.s3 import deny_origin_reads
 from chaos_runner.ledger import EntryState, Ledger, restore_entries
@@ -259,3 +260,69 @@ def test_a_bucket_the_distribution_names_as_an_origin_is_accepted(kept: SandboxI
 
 def test_target_buckets_are_the_origin_bucket_then_the_distributions(kept: SandboxInfo) -> None:
     assert s3.target_buckets(Target.resolve()) == [kept.bucket, kept.failover_bucket]
+
+
+# --- 4. numbers and booleans as strings (what ${...} substitutions give) -------------------
+
+
+STRING_ARGUMENTS: list[tuple[Callable[..., Any], dict[str, str]]] = [
+    (cloudfront.raise_error_caching_ttl, {"ttl": "300", "error_codes": "404", "wait_deployed": "true", "deploy_timeout": "30"}),  # noqa: E501
+    (cloudfront.lower_cache_ttls, {"min_ttl": "0", "default_ttl": "1", "max_ttl": "2", "deploy_timeout": "30"}),  # noqa: E501
+    (cloudfront.purge_cache, {"paths": "/no-such-page/", "acknowledge_irreversible": "true", "timeout": "10"}),  # noqa: E501
+    (cloudfront.invalidation_storm, {"max_invalidations": "2", "acknowledge_irreversible": "true"}),
+    (origin_link.add_origin_latency, {"latency_ms": "200", "jitter_ms": "10", "share": "0.5"}),
+    (origin_link.add_origin_errors, {"status": "503", "share": "0.5"}),
+    (origin_link.blackhole_origin_link, {"share": "0.5"}),
+    (origin_link.reset_origin_connections, {"share": "0.5"}),
+    (deny_origin_reads, {"verify_timeout": "10"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fault", "arguments"), STRING_ARGUMENTS, ids=[f.__name__ for f, _ in STRING_ARGUMENTS]
+)
+def test_numbers_and_booleans_given_as_strings_are_accepted(
+    kept: SandboxInfo, fault: Callable[..., Any], arguments: dict[str, str]
+) -> None:
+    result = fault(**arguments)
+
+    assert result["ledger_entry"]
+    for name in ("share", "status", "latency_ms"):
+        if name in arguments:
+            assert result[name] == json.loads(arguments[name])  # a number, not a string
+
+
+BAD_STRINGS: list[tuple[Callable[..., Any], dict[str, str], str]] = [
+    (cloudfront.raise_error_caching_ttl, {"ttl": "soon"}, "`ttl` must be"),
+    (cloudfront.disable_distribution, {"deploy_timeout": "ages"}, "deploy_timeout must be between 0 and 3600 seconds"),  # noqa: E501
+    (cloudfront.disable_distribution, {"wait_deployed": "perhaps"}, "`wait_deployed` must be true or false"),  # noqa: E501
+    (cloudfront.lower_cache_ttls, {"min_ttl": "5", "default_ttl": "1"}, "TTLs must satisfy"),
+    (cloudfront.purge_cache, {"acknowledge_irreversible": "false"}, "acknowledge_irreversible: true"),  # noqa: E501
+    (cloudfront.invalidation_storm, {"max_invalidations": "many", "acknowledge_irreversible": "true"}, "`max_invalidations` must be"),  # noqa: E501
+    (origin_link.add_origin_latency, {"latency_ms": "1.5"}, "`latency_ms` must be a whole number"),
+    (origin_link.add_origin_errors, {"status": "200"}, "`status` must be"),
+    (origin_link.reset_origin_connections, {"share": "half"}, "`share` must be a number"),
+    (deny_origin_reads, {"verify_timeout": "-1"}, "verify_timeout must be between 0 and 600 seconds"),  # noqa: E501
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fault", "arguments", "message"),
+    BAD_STRINGS,
+    ids=[f"{f.__name__}-{next(iter(a))}" for f, a, _ in BAD_STRINGS],
+)
+def test_a_bad_string_fails_with_a_sentence_and_injects_nothing(
+    kept: SandboxInfo, fault: Callable[..., Any], arguments: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ActivityFailed, match=message):
+        fault(**arguments)
+
+    assert Ledger().entries() == []
+
+
+def test_wait_deployed_false_as_a_string_does_not_wait(delayed: SandboxInfo) -> None:
+    began = time.monotonic()
+    result = cloudfront.disable_distribution(wait_deployed="false", deploy_timeout="30")  # type: ignore[arg-type]
+
+    assert result["deployed_in_seconds"] is None
+    assert time.monotonic() - began < DELAY
