@@ -12,6 +12,8 @@ fault is recorded in the ledger like any other and removed by its restore.
 - ``reset_origin_connections``: a share of origin connections are reset (502).
 
 Only cache misses reach the origin: cached pages are not affected, as on CloudFront.
+They are refused unless the whole target is the sandbox: the admin API, the AWS APIs
+(``AWS_ENDPOINT_URL``) and the site (``CHAOS_SITE_URL``) all on loopback.
 """
 
 import json
@@ -61,15 +63,24 @@ def _call(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[in
 
 
 def _admin_url(target: Target) -> str:
-    admin = target.sandbox_admin_url
-    if not admin or not is_loopback_url(admin) or not target.is_sandbox:
+    """The sandbox's admin API, if the whole target is the sandbox (every URL on loopback)."""
+    urls = {
+        "CHAOS_SANDBOX_ADMIN_URL": target.sandbox_admin_url,
+        "AWS_ENDPOINT_URL": target.endpoint_url,
+        "CHAOS_SITE_URL": target.site_url,
+    }
+    elsewhere = [
+        f"{name}={url or '(unset)'}" for name, url in urls.items() if not is_loopback_url(url)
+    ]
+    if elsewhere:
         raise ConfigurationError(
             "Origin link faults run only on the sandbox: real S3 and CloudFront cannot be "
-            "made slow or flaky on demand. Run against the sandbox (unset the CHAOS_* "
-            'variables, or `eval "$(chaos sandbox env)"`), or use deny_origin_reads or '
-            "blackhole_origin for an origin outage on AWS."
+            "made slow or flaky on demand, and the admin API, the AWS APIs and the site must "
+            f"all be on loopback; not so: {', '.join(elsewhere)}. Run against the sandbox "
+            '(unset the CHAOS_* variables, or `eval "$(chaos sandbox env)"`), or use '
+            "deny_origin_reads or blackhole_origin for an origin outage on AWS."
         )
-    return admin.rstrip("/")
+    return str(target.sandbox_admin_url).rstrip("/")
 
 
 def _share(share: float | str) -> float:

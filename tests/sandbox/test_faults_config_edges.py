@@ -326,3 +326,27 @@ def test_wait_deployed_false_as_a_string_does_not_wait(delayed: SandboxInfo) -> 
 
     assert result["deployed_in_seconds"] is None
     assert time.monotonic() - began < DELAY
+
+
+# --- 5. origin link faults need a target that is entirely the sandbox ----------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("CHAOS_SITE_URL", "http://example.invalid"),
+        ("CHAOS_SITE_URL", ""),
+        ("CHAOS_SANDBOX_ADMIN_URL", "http://admin.example.invalid"),
+        ("AWS_ENDPOINT_URL", "https://cloudfront.amazonaws.com"),
+    ],
+)
+def test_origin_link_faults_are_refused_unless_the_whole_target_is_the_sandbox(
+    kept: SandboxInfo, monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(ActivityFailed, match="Origin link faults run only on the sandbox"):
+        origin_link.add_origin_errors(share=1.0)
+
+    assert Ledger().entries() == []
+    assert link_faults(kept) == []
