@@ -99,7 +99,7 @@ def test_a_bucket_without_a_policy_is_left_without_one(sandbox_env: SandboxInfo)
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ({"bucket": "no-such-bucket"}, "AWS refused to list the objects of bucket no-such-bucket"),
+        ({"bucket": "no-such-bucket"}, "deny_origin_reads acts only on the target's buckets"),
         ({"verify_timeout": -1}, "verify_timeout must be between 0 and 600 seconds"),
     ],
 )
