@@ -13,6 +13,18 @@ The sandbox resolves origin domain names with the resolver the stack gives it (w
 endpoint domains to the emulator's loopback port) and never opens a connection to an
 address that is not loopback, whatever the resolver answers.
 
+Origins that serve a few requests at a time. The S3 website endpoint scales with its
+viewers; the sandbox's emulator of it is one Python process that reads moto for every
+request (three reads for a missing key): some eighty misses a second on two cores. Sent
+hundreds of requests at once, it queued them and answered the last ones after the origin
+read timeout, and the edge answered 504 under load with no fault injected. The stack names
+such addresses with their ``capacity``: the link sends each at most that many requests at
+a time, and the others wait for their turn *before* their attempt begins, so the wait
+counts against no origin timeout (CloudFront's timeouts measure the origin, not a queue
+of the sandbox's making). Viewers see a slower answer instead of a false 504. Link faults
+are unaffected: a latency is slept before the turn is taken, and blackholes and resets
+go to trap addresses of their own.
+
 Link faults (:mod:`chaos_runner.sandbox.linkfault`) act here, on each attempt: a latency
 is slept before the request and taken off the read timeout; an error answers as the origin
 would; a blackhole and a reset send the attempt to a loopback "trap" that accepts the
@@ -114,13 +126,23 @@ class OriginLink:
     """Fetches from origins over one pooled aiohttp session (created on first use).
 
     One link serves every POP of the sandbox, so its faults apply to all of them.
+    ``capacity`` maps a loopback (host, port) to the most requests it is sent at a time
+    (see the module's docstring); addresses it does not name get as many as come.
     """
 
-    def __init__(self, resolve: OriginResolver, faults: LinkFaults | None = None) -> None:
+    def __init__(
+        self,
+        resolve: OriginResolver,
+        faults: LinkFaults | None = None,
+        capacity: Mapping[tuple[str, int], int] | None = None,
+    ) -> None:
         self._resolve = resolve
         self._session: aiohttp.ClientSession | None = None
         self.faults = faults if faults is not None else LinkFaults()
         self._traps = _Traps()
+        self._turns = {
+            address: asyncio.Semaphore(limit) for address, limit in (capacity or {}).items()
+        }
 
     async def fetch(
         self,
@@ -235,6 +257,21 @@ class OriginLink:
         headers: Mapping[str, str],
         body: bytes | None,
         read_timeout: float | None = None,
+    ) -> OriginResponse | OriginFailure:
+        turn = self._turns.get((url.host or "", url.port or 80))
+        if turn is None:
+            return await self._send(origin, method, url, headers, body, read_timeout)
+        async with turn:  # waiting here is not origin time: no timeout runs yet
+            return await self._send(origin, method, url, headers, body, read_timeout)
+
+    async def _send(
+        self,
+        origin: Origin,
+        method: str,
+        url: URL,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        read_timeout: float | None,
     ) -> OriginResponse | OriginFailure:
         timeout = aiohttp.ClientTimeout(
             total=None,

@@ -133,7 +133,7 @@ class SandboxStack:
         from chaos_runner.sandbox.origin import OriginLink
         from chaos_runner.sandbox.pop import PointsOfPresence, pop_name
         from chaos_runner.sandbox.propagation import Propagation
-        from chaos_runner.sandbox.website import WebsiteEndpoint
+        from chaos_runner.sandbox.website import WEBSITE_CAPACITY, WebsiteEndpoint
 
         settings = self.settings
         if not 1 <= settings.pops <= MAX_POPS:
@@ -151,7 +151,8 @@ class SandboxStack:
                 return (domain.strip("[]"), port)
             return None
 
-        self._link = OriginLink(resolve)
+        # The emulator serves a few requests at a time, where S3 scales: more wait at the link.
+        self._link = OriginLink(resolve, capacity={(settings.host, website_port): WEBSITE_CAPACITY})
         edges = [
             Edge(endpoint, demo.REGION, distribution_id, self._link, pop_name(index))
             for index in range(settings.pops)

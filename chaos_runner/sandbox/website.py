@@ -52,7 +52,14 @@ from chaos_runner.aws import s3_client
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-__all__ = ["WebsiteConfiguration", "WebsiteEndpoint", "bucket_of_host"]
+__all__ = ["WEBSITE_CAPACITY", "WebsiteConfiguration", "WebsiteEndpoint", "bucket_of_host"]
+
+#: Requests the emulator serves at a time without its answers slowing down: it is one
+#: Python process reading moto, which serves one request at a time under the GIL. More at
+#: once only lengthen its queue (and each one's time to answer): the edge's link sends it
+#: no more than this (see :mod:`chaos_runner.sandbox.origin`), and the emulator reads moto
+#: over no more connections than this.
+WEBSITE_CAPACITY = 16
 
 _WEBSITE_HOST = re.compile(
     r"^(?P<bucket>[^:]+)\.s3-website[-.](?P<region>[a-z0-9-]+)\.amazonaws\.com(?::\d+)?$"
@@ -293,6 +300,7 @@ class WebsiteEndpoint:
         """An anonymous GET of ``bucket/key`` from moto's REST endpoint."""
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=WEBSITE_CAPACITY),
                 auto_decompress=False,
                 cookie_jar=aiohttp.DummyCookieJar(),
                 timeout=aiohttp.ClientTimeout(total=30),
