@@ -162,6 +162,7 @@ class WebsiteEndpoint:
         self._default_bucket = default_bucket
         self._config_ttl = config_ttl
         self._configs: dict[str, tuple[float, WebsiteConfiguration | _Failure]] = {}
+        self._reading: dict[str, asyncio.Task[WebsiteConfiguration | _Failure]] = {}
         self._s3: S3Client | None = None
         self._session: aiohttp.ClientSession | None = None
         self._host_id = base64.b64encode(os.urandom(48)).decode()
@@ -173,7 +174,8 @@ class WebsiteEndpoint:
         return app
 
     async def close(self) -> None:
-        """Close the HTTP session to moto."""
+        """Wait for configuration reads in flight; close the HTTP session to moto."""
+        await asyncio.gather(*self._reading.values(), return_exceptions=True)
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -264,9 +266,25 @@ class WebsiteEndpoint:
         cached = self._configs.get(bucket)
         if cached is not None and now - cached[0] < self._config_ttl:
             return cached[1]
+        # One read per bucket at a time: under load, every request that finds the entry
+        # expired would otherwise start a GetBucketWebsite call of its own.
+        reading = self._reading.get(bucket)
+        if reading is None:
+            reading = asyncio.get_running_loop().create_task(self._read(bucket))
+            self._reading[bucket] = reading
+            reading.add_done_callback(lambda done: self._read_done(bucket, done))
+        return await asyncio.shield(reading)
+
+    async def _read(self, bucket: str) -> WebsiteConfiguration | _Failure:
         found = await asyncio.to_thread(self._read_configuration, bucket)
         self._configs[bucket] = (time.monotonic(), found)
         return found
+
+    def _read_done(
+        self, bucket: str, task: "asyncio.Task[WebsiteConfiguration | _Failure]"
+    ) -> None:
+        if self._reading.get(bucket) is task:
+            del self._reading[bucket]
 
     def _read_configuration(self, bucket: str) -> WebsiteConfiguration | _Failure:
         from botocore.exceptions import BotoCoreError, ClientError
