@@ -19,6 +19,12 @@ What the hooks change in moto's CloudFront, so that the API reads as CloudFront'
 
 A listener that takes charge of a change calls the ``done`` callback it is given once the
 change is in effect; the callback may be called from any thread.
+
+One change for speed: moto's server lists its own package directory (``os.listdir`` and
+some 180 ``stat`` calls) twice for every request it serves, to learn which services exist.
+The sandbox lists it once: an anonymous GET of a missing key takes moto 0.8 ms instead of
+2.5 ms, and moto's time is what the website endpoint emulator (and so every cache miss at
+the edge) waits for.
 """
 
 import logging
@@ -125,6 +131,17 @@ def _install_hooks() -> None:
         _HOOKED = True
 
 
+def _list_moto_modules_once() -> None:
+    """Make moto's ``list_of_moto_modules`` answer from one listing of its package.
+
+    Idempotent: a second call lists the first call's answer again.
+    """
+    from moto import backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+
+
 def _check_invalidation_limits(existing: Sequence[Any], paths: Sequence[str]) -> None:
     from moto.cloudfront.exceptions import CloudFrontException
 
@@ -211,6 +228,8 @@ class ControlPlane:
         from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        with _HOOK_LOCK:
+            _list_moto_modules_once()
         app = DomainDispatcherApplication(create_backend_app)
         # Bind here rather than in werkzeug, which prints and exits when the port is taken.
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
