@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from chaos_runner.sandbox.edge import Edge
     from chaos_runner.sandbox.linkfault import LinkFaults
+    from chaos_runner.sandbox.listener import ListenerLimits
     from chaos_runner.sandbox.origin import OriginLink
     from chaos_runner.sandbox.pop import PointsOfPresence
     from chaos_runner.sandbox.propagation import Propagation
@@ -130,6 +131,7 @@ class SandboxStack:
 
     async def _start(self, began: float) -> SandboxInfo:
         from chaos_runner.sandbox.edge import Edge
+        from chaos_runner.sandbox.listener import ListenerLimits
         from chaos_runner.sandbox.origin import OriginLink
         from chaos_runner.sandbox.pop import PointsOfPresence, pop_name
         from chaos_runner.sandbox.propagation import Propagation
@@ -142,7 +144,12 @@ class SandboxStack:
         endpoint = self._control.endpoint_url
         distribution_id = await asyncio.to_thread(self._seed, endpoint)
         self._website = WebsiteEndpoint(endpoint, demo.REGION)
-        website_port = await self._serve(self._website.app(), 0, "website endpoint")
+        # Idle connections to the emulator outlive the ones the edge's link keeps in its pool
+        # (15 s), so the link never sends a request on a connection the emulator is closing.
+        website_limits = ListenerLimits(idle_timeout=60.0)
+        website_port = await self._serve(
+            self._website.app(), 0, "website endpoint", limits=website_limits
+        )
 
         def resolve(domain: str, port: int) -> tuple[str, int] | None:
             if _WEBSITE_DOMAIN.match(domain):
@@ -238,14 +245,22 @@ class SandboxStack:
         return created["Distribution"]["Id"]
 
     async def _serve(
-        self, app: "web.Application", port: int, what: str, option: str = "--edge-port"
+        self,
+        app: "web.Application",
+        port: int,
+        what: str,
+        option: str = "--edge-port",
+        limits: "ListenerLimits | None" = None,
     ) -> int:
+        """Serve ``app`` on ``port`` of the sandbox's host; return the bound port."""
         from aiohttp import web
+
+        from chaos_runner.sandbox.listener import ListenerLimits, ListeningSite
 
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         self._runners.append(runner)
-        site = web.TCPSite(runner, self.settings.host, port, reuse_address=False)
+        site = ListeningSite(runner, self.settings.host, port, limits or ListenerLimits())
         try:
             await site.start()
         except OSError as error:
@@ -254,9 +269,7 @@ class SandboxStack:
                 f"({error.strerror or error}): the port is in use by another sandbox or "
                 f"program. Stop it (`chaos sandbox down`) or pick another port with {option}."
             ) from error
-        server = site._server  # aiohttp exposes the bound port only here
-        sockets = getattr(server, "sockets", None) or []
-        return int(sockets[0].getsockname()[1]) if sockets else port
+        return site.port
 
     async def stop(self) -> None:
         """Stop the admin API, the edge, the website endpoint and moto; forget all state."""
