@@ -27,6 +27,8 @@ __all__ = ["POP_HEADER", "PointsOfPresence", "pop_name"]
 
 #: The request header that picks a POP on any edge port.
 POP_HEADER = "X-Chaos-Pop"
+#: The most characters of an unknown POP name that the 400 repeats (names are short).
+_SHOWN = 32
 
 
 def pop_name(index: int) -> str:
@@ -103,9 +105,10 @@ class PointsOfPresence:
                 return await fallback.handle(request)
             edge = by_name.get(wanted.strip().upper())
             if edge is None:
+                shown = repr(wanted) if len(wanted) <= _SHOWN else f"{wanted[:_SHOWN]!r}..."
                 return web.Response(
                     status=400,
-                    text=f"{POP_HEADER}: {wanted!r} names no POP of this sandbox; its POPs "
+                    text=f"{POP_HEADER}: {shown} names no POP of this sandbox; its POPs "
                     f"are {', '.join(self.names)}.\n",
                 )
             return await edge.handle(request)
