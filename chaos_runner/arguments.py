@@ -10,7 +10,7 @@ import math
 
 from chaos_runner._errors import ConfigurationError
 
-__all__ = ["flag", "number", "whole"]
+__all__ = ["flag", "number", "seconds", "whole"]
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0", ""}
@@ -56,3 +56,13 @@ def flag(name: str, value: object) -> bool:
     if text in _FALSE:
         return False
     raise ConfigurationError(f"`{name}` must be true or false; got {value!r}.")
+
+
+def seconds(name: str, value: object, high: float) -> float:
+    """``value`` as a duration above 0 and at most ``high`` seconds (``"60"`` is accepted)."""
+    try:
+        return number(name, value, 0, high, exclusive_low=True)
+    except ConfigurationError:
+        raise ConfigurationError(
+            f"{name} must be between 0 and {high:g} seconds; got {value!r}."
+        ) from None

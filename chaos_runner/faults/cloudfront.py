@@ -32,7 +32,7 @@ from chaos_runner._errors import (
     RestoreConflict,
 )
 from chaos_runner.activity import activity, target_ref
-from chaos_runner.arguments import flag, number, whole
+from chaos_runner.arguments import flag, seconds, whole
 from chaos_runner.aws import aws_errors, cloudfront_client, error_code
 from chaos_runner.crashpoint import crashpoint
 from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, RestoreOutcome
@@ -117,16 +117,6 @@ def _status(cloudfront: Any, distribution_id: str) -> str:
         return str(cloudfront.get_distribution(Id=distribution_id)["Distribution"]["Status"])
 
 
-def _seconds(name: str, value: object, high: float) -> float:
-    """``value`` as a duration above 0 and at most ``high`` seconds (``"60"`` is accepted)."""
-    try:
-        return number(name, value, 0, high, exclusive_low=True)
-    except ConfigurationError:
-        raise ConfigurationError(
-            f"{name} must be between 0 and {high:g} seconds; got {value!r}."
-        ) from None
-
-
 def _ttl(name: str, value: object) -> int:
     """``value`` as a TTL: whole seconds from 0 to one year (``"300"`` is accepted)."""
     try:
@@ -160,7 +150,7 @@ def _change_config(
 ) -> dict[str, Any]:
     """Record, apply and verify one change of the DistributionConfig."""
     wait = flag("wait_deployed", wait_deployed)
-    bound = _seconds("deploy_timeout", deploy_timeout, 3600)
+    bound = seconds("deploy_timeout", deploy_timeout, 3600)
     target = Target.resolve(configuration)
     target.require("CHAOS_DISTRIBUTION_ID")
     distribution_id = target.distribution_id
@@ -224,7 +214,7 @@ def restore_distribution_config(entry: LedgerEntry) -> RestoreOutcome:
     config is written.
     """
     distribution_id = str(entry.undo["distribution_id"])
-    bound = _seconds(
+    bound = seconds(
         "deploy_timeout", entry.undo.get("deploy_timeout") or RESTORE_DEPLOY_TIMEOUT, 3600
     )
     cloudfront = cloudfront_client(entry.target["region"], entry.target["endpoint_url"])
@@ -535,7 +525,7 @@ def purge_cache(
     """
     _acknowledged(acknowledge_irreversible, "purge_cache")
     items = _paths(paths)
-    timeout = _seconds("timeout", timeout, 3600)
+    timeout = seconds("timeout", timeout, 3600)
     target = Target.resolve(configuration)
     target.require("CHAOS_DISTRIBUTION_ID")
     cloudfront = cloudfront_client(target.region, target.endpoint_url)

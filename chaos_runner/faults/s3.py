@@ -14,7 +14,7 @@ from typing import Any
 
 from chaos_runner._errors import AwsCallError, ConfigurationError, FaultNotVerified, RestoreConflict
 from chaos_runner.activity import activity, target_ref
-from chaos_runner.arguments import number
+from chaos_runner.arguments import seconds
 from chaos_runner.aws import aws_errors, cloudfront_client, error_code, s3_client
 from chaos_runner.crashpoint import crashpoint
 from chaos_runner.digest import distribution_buckets
@@ -65,16 +65,6 @@ def _own_bucket(target: Target, bucket: str) -> str:
         f"changes; got bucket {bucket!r}. Leave `bucket` out to use the origin bucket, pass "
         f"one of those, or point CHAOS_ORIGIN_BUCKET at {bucket}."
     )
-
-
-def _seconds(name: str, value: object, high: float) -> float:
-    """``value`` as a duration above 0 and at most ``high`` seconds (``"10"`` is accepted)."""
-    try:
-        return number(name, value, 0, high, exclusive_low=True)
-    except ConfigurationError:
-        raise ConfigurationError(
-            f"{name} must be between 0 and {high:g} seconds; got {value!r}."
-        ) from None
 
 
 def deny_policy(bucket: str) -> str:
@@ -215,7 +205,7 @@ def deny_origin_reads(
     403 or ``verify_timeout`` seconds pass; if it never does, the policy is restored at once
     and the activity fails (the experiment is inconclusive).
     """
-    verify_timeout = _seconds("verify_timeout", verify_timeout, 600)
+    verify_timeout = seconds("verify_timeout", verify_timeout, 600)
     target = Target.resolve(configuration)
     bucket = _own_bucket(target, str(bucket or "").strip())
     description = f"origin outage: bucket policy of {bucket} denies s3:GetObject"
