@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 __all__ = [
+    "LOOPBACK_ACCESS_KEY",
+    "LOOPBACK_SECRET_KEY",
     "aws_errors",
     "boto3_session",
     "cloudfront_client",
@@ -25,6 +27,12 @@ __all__ = [
     "error_code",
     "s3_client",
 ]
+
+#: Credentials for an AWS endpoint on this machine when the shell has none. The sandbox
+#: (moto accepts any key) hands exactly these to the tools it points at itself, so a
+#: restore from a shell with no AWS variables reaches it signed as everything else is.
+LOOPBACK_ACCESS_KEY = "sandbox"
+LOOPBACK_SECRET_KEY = "sandbox-secret"
 
 
 def boto3_session(region: str, endpoint_url: str | None) -> Any:
@@ -36,12 +44,10 @@ def boto3_session(region: str, endpoint_url: str | None) -> Any:
     import boto3
 
     if is_loopback_url(endpoint_url):
-        from chaos_runner.sandbox.state import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY
-
         return boto3.session.Session(
             region_name=region,
-            aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID") or SANDBOX_ACCESS_KEY,
-            aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY") or SANDBOX_SECRET_KEY,
+            aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID") or LOOPBACK_ACCESS_KEY,
+            aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY") or LOOPBACK_SECRET_KEY,
         )
     return boto3.session.Session(region_name=region)
 

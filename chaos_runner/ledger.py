@@ -6,16 +6,17 @@ fsyncs it **before** its first mutation; a verified restore appends ``restored``
 of an entry is the fold of its events, so a crash between two writes never loses an entry:
 at worst an entry stays open and ``chaos rollback`` restores it (restores are idempotent).
 
-Restorers are looked up by the entry's ``kind`` in :data:`RESTORERS` (``module:function``,
-imported on use so that reading the ledger needs no AWS libraries). A restorer returns a
+Each fault module registers the restorer of its kind with :func:`restorer` when it is
+imported (``import chaos_runner.faults`` imports them all); the ledger knows no fault
+module by name, and reading it needs no AWS libraries. A restorer returns a
 :class:`RestoreOutcome`; it raises :class:`~chaos_runner.RestoreConflict` when the resource
-was changed by someone else since the fault.
+was changed by someone else since the fault. An entry whose kind has no restorer
+registered stays open, with a report that says so.
 """
 
 import contextlib
 import fcntl
 import hashlib
-import importlib
 import json
 import os
 import sys
@@ -33,7 +34,6 @@ from chaos_runner.run import current_run_id
 from chaos_runner.target import canonical_key
 
 __all__ = [
-    "RESTORERS",
     "Damage",
     "EntryState",
     "Ledger",
@@ -44,7 +44,9 @@ __all__ = [
     "TargetRef",
     "default_ledger_path",
     "lock_directory",
+    "registered_kinds",
     "restore_entries",
+    "restorer",
 ]
 
 
@@ -126,14 +128,34 @@ class Damage:
     problem: str
 
 
-#: kind -> "module:function" of its restorer, imported on use.
-RESTORERS: dict[str, str] = {
-    "bucket_policy": "chaos_runner.faults.s3:restore_bucket_policy",
-    "objects": "chaos_runner.faults.objects:restore_objects",
-    "distribution_config": "chaos_runner.faults.cloudfront:restore_distribution_config",
-    "invalidation": "chaos_runner.faults.cloudfront:record_irreversible",
-    "origin_link": "chaos_runner.faults.origin_link:restore_origin_link",
-}
+Restorer = Callable[["LedgerEntry"], "RestoreOutcome"]
+
+# Global state, in one labelled place: kind -> its restorer, filled by the fault modules
+# as they are imported (see :func:`restorer`).
+_RESTORERS: dict[str, Restorer] = {}
+
+
+def restorer(kind: str) -> Callable[[Restorer], Restorer]:
+    """Register the decorated function as the restorer of the faults of ``kind``."""
+
+    def register(function: Restorer) -> Restorer:
+        known = _RESTORERS.get(kind)
+        if known is not None and _name(known) != _name(function):
+            raise LedgerError(f"Two restorers for fault kind {kind!r}: {_name(known)} and "
+                              f"{_name(function)}.")  # fmt: skip
+        _RESTORERS[kind] = function
+        return function
+
+    return register
+
+
+def _name(function: Restorer) -> str:
+    return f"{function.__module__}.{function.__qualname__}"
+
+
+def registered_kinds() -> frozenset[str]:
+    """The fault kinds with a restorer (every kind once ``chaos_runner.faults`` is imported)."""
+    return frozenset(_RESTORERS)
 
 
 class Ledger:
@@ -151,7 +173,7 @@ class Ledger:
         run_id: str | None = None,
     ) -> LedgerEntry:
         """Record a fault about to be injected; durable when this returns."""
-        if kind not in RESTORERS:
+        if kind not in _RESTORERS:
             raise LedgerError(f"No restorer is registered for fault kind {kind!r}.")
         entry = LedgerEntry(
             id=uuid.uuid4().hex[:12],
@@ -430,12 +452,14 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def _restorer(kind: str) -> Callable[[LedgerEntry], RestoreOutcome]:
-    module_name, _, function = RESTORERS[kind].partition(":")
-    restorer: Callable[[LedgerEntry], RestoreOutcome] = getattr(
-        importlib.import_module(module_name), function
-    )
-    return restorer
+def _restorer(kind: str) -> Restorer:
+    try:
+        return _RESTORERS[kind]
+    except KeyError:
+        raise LedgerError(
+            f"No restorer is registered for fault kind {kind!r} (this version of "
+            "chaostoolkit-cdn does not know it; restore it with the version that injected it)."
+        ) from None
 
 
 def restore_entries(ledger: Ledger, entries: list[LedgerEntry]) -> list[RestoreReport]:

@@ -4,6 +4,7 @@ from typing import Annotated
 
 import typer
 
+import chaos_runner.faults  # noqa: F401  (registers every fault's restorer)
 from chaos_runner._errors import LedgerError
 from chaos_runner.cli._output import ExitCode, fail
 from chaos_runner.ledger import Damage, Ledger, LedgerEntry, TargetLock, restore_entries

@@ -29,6 +29,7 @@ import threading
 from types import FrameType
 from typing import Any
 
+import chaos_runner.faults  # noqa: F401  (registers every fault's restorer)
 from chaos_runner import run
 from chaos_runner._errors import ChaosRunnerError
 from chaos_runner.ledger import Ledger, LedgerEntry, RestoreReport, TargetLock, restore_entries

@@ -35,7 +35,7 @@ from chaos_runner.activity import activity, target_ref
 from chaos_runner.arguments import flag, seconds, whole
 from chaos_runner.aws import aws_errors, cloudfront_client, error_code
 from chaos_runner.crashpoint import crashpoint
-from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, RestoreOutcome
+from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, RestoreOutcome, restorer
 from chaos_runner.target import Target
 from chaos_runner.waiter import Wait, WaitResult
 
@@ -202,6 +202,7 @@ def _change_config(
     }
 
 
+@restorer("distribution_config")
 def restore_distribution_config(entry: LedgerEntry) -> RestoreOutcome:
     """Put the prior DistributionConfig back (with IfMatch), then wait until it is Deployed.
 
@@ -472,6 +473,7 @@ def lower_cache_ttls(
 # --- cache faults (irreversible) ----------------------------------------------------------
 
 
+@restorer("invalidation")
 def record_irreversible(entry: LedgerEntry) -> RestoreOutcome:
     """The restorer of a cache purge: there is nothing to put back."""
     return RestoreOutcome(EntryState.IRREVERSIBLE, "a cache purge cannot be undone")

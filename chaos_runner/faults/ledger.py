@@ -4,7 +4,7 @@ from typing import Any
 
 from chaos_runner._errors import ConfigurationError, RestoreConflict
 from chaos_runner.activity import activity
-from chaos_runner.ledger import RESTORERS, Ledger, restore_entries
+from chaos_runner.ledger import Ledger, registered_kinds, restore_entries
 from chaos_runner.run import current_run_id
 from chaos_runner.target import Target
 
@@ -28,9 +28,10 @@ def restore_injected_faults(
     """
     if scope not in ("run", "target"):
         raise ConfigurationError(f"scope must be 'run' or 'target'; got {scope!r}.")
-    if fault and fault not in RESTORERS:
+    if fault and fault not in registered_kinds():
         raise ConfigurationError(
-            f"fault must be one of {', '.join(sorted(RESTORERS))} (or empty); got {fault!r}."
+            f"fault must be one of {', '.join(sorted(registered_kinds()))} (or empty); "
+            f"got {fault!r}."
         )
     target = Target.resolve(configuration)
     ledger = Ledger()

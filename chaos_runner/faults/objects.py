@@ -41,7 +41,14 @@ from chaos_runner.arguments import number, whole
 from chaos_runner.aws import aws_errors, cloudfront_client, error_code, s3_client
 from chaos_runner.crashpoint import crashpoint
 from chaos_runner.digest import distribution_buckets
-from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, RestoreOutcome, default_ledger_path
+from chaos_runner.ledger import (
+    EntryState,
+    Ledger,
+    LedgerEntry,
+    RestoreOutcome,
+    default_ledger_path,
+    restorer,
+)
 from chaos_runner.target import Target
 
 __all__ = ["CRASHPOINTS", "PRESETS", "corrupt_objects", "delete_objects", "restore_objects"]
@@ -422,6 +429,7 @@ def corrupt_objects(
     }
 
 
+@restorer("objects")
 def restore_objects(entry: LedgerEntry) -> RestoreOutcome:
     """Put every object of the entry back as it was; conflicts are reported, not overwritten."""
     undo = entry.undo

@@ -26,7 +26,7 @@ from chaos_runner._errors import ConfigurationError, FaultNotVerified, RestoreCo
 from chaos_runner.activity import activity, target_ref
 from chaos_runner.arguments import number, whole
 from chaos_runner.crashpoint import crashpoint
-from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, RestoreOutcome
+from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, RestoreOutcome, restorer
 from chaos_runner.target import Target, is_loopback_url
 
 __all__ = [
@@ -121,6 +121,7 @@ def _inject(
     return {"fault": kind, "ledger_entry": entry.id, "fault_id": fault_id, **fields}
 
 
+@restorer("origin_link")
 def restore_origin_link(entry: LedgerEntry) -> RestoreOutcome:
     """Remove the fault from the sandbox's origin link (idempotent; guarded)."""
     admin = str(entry.undo["admin_url"])

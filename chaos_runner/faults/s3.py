@@ -18,7 +18,7 @@ from chaos_runner.arguments import seconds
 from chaos_runner.aws import aws_errors, cloudfront_client, error_code, s3_client
 from chaos_runner.crashpoint import crashpoint
 from chaos_runner.digest import distribution_buckets
-from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, RestoreOutcome
+from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, RestoreOutcome, restorer
 from chaos_runner.target import Target
 from chaos_runner.waiter import Wait
 
@@ -215,6 +215,7 @@ def deny_origin_reads(
     }
 
 
+@restorer("bucket_policy")
 def restore_bucket_policy(entry: LedgerEntry) -> RestoreOutcome:
     """Put back the bucket policy the fault replaced (or delete it if there was none).
 

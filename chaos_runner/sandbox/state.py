@@ -7,12 +7,14 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from chaos_runner._errors import SandboxError
+from chaos_runner.aws import LOOPBACK_ACCESS_KEY, LOOPBACK_SECRET_KEY
 
 __all__ = ["SandboxInfo", "default_state_dir", "default_state_file"]
 
-#: Credentials the sandbox accepts (moto accepts any); real-looking so every client signs.
-SANDBOX_ACCESS_KEY = "sandbox"
-SANDBOX_SECRET_KEY = "sandbox-secret"
+#: Credentials the sandbox hands to the tools it points at itself (moto accepts any key):
+#: the ones chaos_runner.aws uses for a loopback endpoint when the shell has none.
+SANDBOX_ACCESS_KEY = LOOPBACK_ACCESS_KEY
+SANDBOX_SECRET_KEY = LOOPBACK_SECRET_KEY
 
 
 def default_state_dir() -> Path:

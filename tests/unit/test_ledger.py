@@ -3,12 +3,24 @@
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+import chaos_runner.faults  # noqa: F401  (registers the restorers of the kinds used here)
 from chaos_runner import LedgerError
-from chaos_runner.ledger import EntryState, Ledger, TargetLock, TargetRef
+from chaos_runner.ledger import (
+    EntryState,
+    Ledger,
+    LedgerEntry,
+    RestoreOutcome,
+    TargetLock,
+    TargetRef,
+    registered_kinds,
+    restore_entries,
+    restorer,
+)
 
 TARGET = TargetRef(key="k1", label="sandbox: test", endpoint_url="http://127.0.0.1:1", region="r")
 OTHER = TargetRef(key="k2", label="sandbox: other", endpoint_url="http://127.0.0.1:2", region="r")
@@ -69,6 +81,32 @@ def test_an_unknown_fault_kind_is_refused_before_anything_is_written(tmp_path: P
     with pytest.raises(LedgerError, match="No restorer"):
         ledger.open("no_such_fault", TARGET, {}, "x")
     assert not ledger.path.exists()
+
+
+def test_every_fault_module_registers_its_restorer_and_a_second_one_is_refused() -> None:
+    assert registered_kinds() == {
+        "bucket_policy", "objects", "distribution_config", "invalidation", "origin_link"
+    }  # fmt: skip
+
+    def impostor(entry: LedgerEntry) -> RestoreOutcome:
+        return RestoreOutcome(EntryState.RESTORED, "")
+
+    with pytest.raises(LedgerError, match="Two restorers for fault kind 'objects'"):
+        restorer("objects")(impostor)
+    assert "impostor" not in str(registered_kinds())
+
+
+def test_an_entry_of_a_kind_nobody_restores_stays_open_and_says_why(tmp_path: Path) -> None:
+    """A ledger written by another version may hold a kind this one does not know."""
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    entry = ledger.open("bucket_policy", TARGET, {}, "outage")
+    stranger = replace(entry, kind="dns_record")
+
+    (report,) = restore_entries(ledger, [stranger])
+
+    assert report.state == EntryState.OPEN
+    assert "No restorer is registered for fault kind 'dns_record'" in report.detail
+    assert ledger.entries()[0].state == EntryState.OPEN
 
 
 def test_an_unwritable_ledger_says_no_fault_was_injected(tmp_path: Path) -> None:
