@@ -19,6 +19,7 @@ time (the target's lock would refuse a second one anyway).
 
 import contextlib
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -124,13 +125,26 @@ def validate(path: Path) -> str:
     if b"\0" in raw:
         return f"{path} is not a text file."
     try:
-        experiment = load_experiment(str(path))
-        if not isinstance(experiment, Mapping):
-            return f"{path} is not an experiment: it holds a {type(experiment).__name__}."
-        ensure_experiment_is_valid(experiment)
+        with _quiet("chaostoolkit"):  # chaoslib logs two INFO lines per file validated
+            experiment = load_experiment(str(path))
+            if not isinstance(experiment, Mapping):
+                return f"{path} is not an experiment: it holds a {type(experiment).__name__}."
+            ensure_experiment_is_valid(experiment)
     except (ChaosException, ValueError, UnicodeDecodeError) as error:
         return f"{path} is not a valid experiment: {_one_line(str(error))}"
     return ""
+
+
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """The logger ``name`` says only warnings and errors for a while."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def sandbox_environment(environ: Mapping[str, str]) -> dict[str, str]:

@@ -1,11 +1,13 @@
 """``chaos gate PATH...``: run experiments, judge each, write the reports, exit by the contract."""
 
+import contextlib
 import os
 import shutil
+import signal
 import tempfile
 import threading
-import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +15,15 @@ import typer
 
 from chaos_runner._errors import ConfigurationError
 from chaos_runner.cli._output import ExitCode, fail
-from chaos_runner.cli.verdict import Reports, _check_writable, _outcome, _table, _write_reports
+from chaos_runner.cli._progress import Board
+from chaos_runner.cli._progress import board as progress_board
+from chaos_runner.cli._results import (
+    Reports,
+    check_writable,
+    overall_outcome,
+    summary_table,
+    write_reports,
+)
 from chaos_runner.engine import (
     ExperimentRun,
     discover,
@@ -25,7 +35,7 @@ from chaos_runner.engine import (
 from chaos_runner.report import ExperimentResult
 from chaos_runner.run import SECTION
 from chaos_runner.target import TARGET_VARIABLES, target_variables_set
-from chaos_runner.verdict import Verdict, judge
+from chaos_runner.verdict import Outcome, Verdict, judge, worst
 
 __all__ = ["app"]
 
@@ -78,22 +88,12 @@ def gate(
     The Markdown summary is also appended to $GITHUB_STEP_SUMMARY when it is set.
     """
     environ, own_state = _target(target)
-    if jobs < 1 or jobs > 32:
-        fail(f"--jobs must be from 1 to 32; got {jobs}.", ExitCode.USAGE)
-    if not own_state and jobs > 1:
-        typer.echo("A real target takes one run at a time (its lock): --jobs 1.")
-        jobs = 1
-    if min_score is not None and not 0 <= min_score <= 100:
-        fail(f"--min-score must be from 0 to 100; got {min_score}.", ExitCode.USAGE)
-    for option, path in (("--junit", junit_file), ("--markdown", markdown_file)):
-        if path is not None:
-            _check_writable(option, path)
-    if json_file is not None:
-        _check_writable("--json", json_file)
+    reports = Reports(junit_file, markdown_file, json_file)
+    jobs = _check_options(jobs, own_state, min_score, reports)
     experiments = _valid_experiments(paths)
     directory = out or Path(tempfile.mkdtemp(prefix="chaos-gate-"))
     try:
-        runs = _run_all(experiments, directory, environ, own_state, jobs, fail_fast)
+        runs, interrupted = _run_all(experiments, directory, environ, own_state, jobs, fail_fast)
     finally:
         if out is None:
             shutil.rmtree(directory, ignore_errors=True)
@@ -101,15 +101,33 @@ def gate(
     for name, verdict, _ in results:
         if verdict is not None:
             typer.echo(f"\n{name}:\n{verdict.summary()}")
-    typer.echo("\n" + _table(results))
-    outcome = _outcome(results, min_score)
+    typer.echo("\n" + summary_table(results))
+    outcome = overall_outcome(results, min_score)
+    if interrupted:
+        typer.echo("The gate was interrupted: experiments not started are reported as skipped.")
+        outcome = worst([outcome, Outcome.ABORTED])
     journals = [runs[p].journal_path if p in runs else p for p in experiments]
-    _write_reports(results, journals, outcome, Reports(junit_file, markdown_file, json_file))
+    write_reports(results, journals, outcome, reports, "chaos gate")
     if out is not None:
         typer.echo(f"Journals and logs: {out}")
     typer.echo(f"Gate: {outcome} (exit {outcome.exit_code})")
     if outcome.exit_code:
         raise typer.Exit(outcome.exit_code)
+
+
+def _check_options(jobs: int, own_state: bool, min_score: int | None, reports: Reports) -> int:
+    """Exit 2 on a bad option, before anything runs; the number of jobs to use."""
+    if jobs < 1 or jobs > 32:
+        fail(f"--jobs must be from 1 to 32; got {jobs}.", ExitCode.USAGE)
+    if min_score is not None and not 0 <= min_score <= 100:
+        fail(f"--min-score must be from 0 to 100; got {min_score}.", ExitCode.USAGE)
+    for option, path in zip(("--junit", "--markdown", "--json"), reports, strict=True):
+        if path is not None:
+            check_writable(option, path)
+    if not own_state and jobs > 1:
+        typer.echo("A real target takes one run at a time (its lock): --jobs 1.")
+        return 1
+    return jobs
 
 
 def _target(target: str | None) -> tuple[dict[str, str], bool]:
@@ -143,30 +161,6 @@ def _valid_experiments(paths: list[str]) -> list[Path]:
     return experiments
 
 
-class _Board:
-    """Progress lines: which experiment, which phase, elapsed (plain lines: CI logs)."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.began = time.monotonic()
-        self.done = 0
-        self.lock = threading.Lock()
-
-    def step(self, name: str, what: str) -> None:
-        with self.lock:
-            elapsed = time.monotonic() - self.began
-            typer.echo(f"[{self.done}/{self.total} done, {elapsed:5.1f} s] {name}: {what}")
-
-    def finished(self, run: ExperimentRun, verdict: Verdict) -> None:
-        with self.lock:
-            self.done += 1
-            mark = "✓" if verdict.exit_code == 0 else "✗"
-            typer.echo(
-                f"[{self.done}/{self.total} done] {mark} {run.name}: {verdict.outcome} "
-                f"(exit {verdict.exit_code}, score {verdict.score}) in {run.seconds:.1f} s"
-            )
-
-
 def _run_all(
     experiments: list[Path],
     directory: Path,
@@ -174,12 +168,18 @@ def _run_all(
     own_state: bool,
     jobs: int,
     fail_fast: bool,
-) -> dict[Path, ExperimentRun]:
-    board = _Board(len(experiments))
+) -> tuple[dict[Path, ExperimentRun], bool]:
+    """Every run, by path (those not run are missing), and whether the gate was interrupted.
+
+    On Ctrl-C or SIGTERM no new experiment starts, each run in progress is told to stop
+    (it restores its faults and writes its journal), and the gate waits for them: their
+    verdicts and the reports are written as for any other ending.
+    """
     stopped = threading.Event()
+    interrupted = False
     runs: dict[Path, ExperimentRun] = {}
 
-    def one(index: int, path: Path) -> None:
+    def one(index: int, path: Path, board: Board) -> None:
         if stopped.is_set():
             return
         board.step(path.stem, "starting")
@@ -187,24 +187,56 @@ def _run_all(
         run = run_experiment(path, where, environ, own_state, board.step)
         runs[path] = run
         verdict = _verdict(path, run, own_state)
-        board.finished(run, verdict)
+        board.finished(
+            run.name,
+            verdict.exit_code == 0,
+            f"{run.name}: {verdict.outcome} (exit {verdict.exit_code}, score {verdict.score}) "
+            f"in {run.seconds:.1f} s",
+        )
         if fail_fast and verdict.exit_code:
             stopped.set()
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    with progress_board(len(experiments)) as board, ThreadPoolExecutor(max_workers=jobs) as pool:
         futures: list[Future[None]] = [
-            pool.submit(one, i, p) for i, p in enumerate(experiments, start=1)
+            pool.submit(one, i, p, board) for i, p in enumerate(experiments, start=1)
         ]
         try:
-            for future in futures:
-                future.result()
+            with _sigterm_interrupts():
+                for future in futures:
+                    future.result()
         except KeyboardInterrupt:
+            interrupted = True
             stopped.set()
-            typer.echo("Interrupted: stopping the runs in progress (each restores its faults).")
+            typer.echo("Interrupted: stopping the runs in progress; each restores its faults.")
+            _wait_for_restores(futures)
+    return runs, interrupted
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (a cancelled CI job) stops the gate as Ctrl-C does."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _wait_for_restores(futures: list[Future[None]]) -> None:
+    """Wait for every run to end; a second Ctrl-C cannot skip a restore, only repeat this."""
+    stop_all()
+    while True:
+        try:
+            with _sigterm_interrupts():
+                wait(futures)
+            return
+        except KeyboardInterrupt:
+            typer.echo("Still waiting for the runs to restore their faults (it cannot be skipped).")
             stop_all()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise typer.Exit(ExitCode.ABORTED) from None
-    return runs
 
 
 def _result(path: Path, run: ExperimentRun | None, sandbox: bool) -> ExperimentResult:

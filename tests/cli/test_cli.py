@@ -21,6 +21,8 @@ COMMANDS = [
     ["sandbox", "status"],
     ["sandbox", "env"],
     ["rollback"],
+    ["gate"],
+    ["verdict"],
 ]
 
 
