@@ -1,6 +1,7 @@
 """chaostoolkit-cdn: chaos engineering for static sites on CloudFront + S3.
 
-The public surface is small: the error tree, the target, and the package version.
+The public surface is small: the error tree, the target, the package version, and
+:func:`discover`, which ``chaos discover chaostoolkit-cdn`` looks for in this package.
 Chaos Toolkit activities live in :mod:`chaos_runner.faults` and :mod:`probes`.
 """
 
@@ -13,6 +14,7 @@ from chaos_runner._errors import (
     RestoreConflict,
     SandboxError,
 )
+from chaos_runner.discovery import discover
 
 __version__ = "0.1.0"
 
@@ -25,4 +27,5 @@ __all__ = [
     "RestoreConflict",
     "SandboxError",
     "__version__",
+    "discover",
 ]
