@@ -15,7 +15,12 @@ from chaos_runner.cli._output import ExitCode, fail
 from chaos_runner.sandbox.process import detach, find_running, serve, stop
 from chaos_runner.sandbox.propagation import parse_duration
 from chaos_runner.sandbox.stack import DEFAULT_POPS, MAX_POPS, SandboxSettings
-from chaos_runner.sandbox.state import SandboxInfo, default_state_dir, default_state_file
+from chaos_runner.sandbox.state import (
+    SANDBOX_VARIABLES,
+    SandboxInfo,
+    default_state_dir,
+    default_state_file,
+)
 
 __all__ = ["app"]
 
@@ -194,8 +199,35 @@ def _site_answer(url: str) -> str:
 
 
 @app.command()
-def env() -> None:
+def env(
+    hugo: Annotated[
+        bool,
+        typer.Option(
+            "--hugo",
+            help="Print the [deployment] block of a hugo.toml that deploys to the sandbox "
+            "(its distribution id stays the same when the sandbox is started again from "
+            "this directory).",
+        ),
+    ] = False,
+    unset: Annotated[
+        bool,
+        typer.Option(
+            "--unset",
+            help='Print `unset` lines for every variable this command sets: eval "$(chaos '
+            'sandbox env --unset)" points the shell away from a sandbox (running or not).',
+        ),
+    ] = False,
+) -> None:
     """Print `export` lines pointing the AWS CLI, boto3, hugo deploy and chaos at the sandbox."""
+    if hugo and unset:
+        fail("--hugo and --unset do not go together; pick one.", ExitCode.USAGE)
+    if unset:
+        for name in SANDBOX_VARIABLES:
+            typer.echo(f"unset {name}")
+        return
     info = _running_or_fail()
+    if hugo:
+        typer.echo(info.hugo_deployment())
+        return
     for name, value in info.environment().items():
         typer.echo(f"export {name}={shlex.quote(value)}")

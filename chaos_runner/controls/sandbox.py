@@ -3,7 +3,11 @@
 With none of CHAOS_SITE_URL, CHAOS_DISTRIBUTION_ID and CHAOS_ORIGIN_BUCKET set, the run uses
 the sandbox: the one already running from this directory (``chaos sandbox up --detach``), or
 a new one started for this run and stopped at its end. With any of them set, it stays out of
-the way and the experiment acts on that target.
+the way and the experiment acts on that target, unless the target's site or AWS APIs are on
+loopback and nothing answers there: then the shell still holds the variables of a sandbox
+that is gone, and the run stops before the experiment (before the safety control takes
+the target's lock), with one sentence naming the variable and how to clear it; the journal
+records the problem as ``invalid`` (nothing was injected).
 
 Declare it first among the experiment's controls::
 
@@ -13,18 +17,24 @@ Declare it first among the experiment's controls::
 """
 
 import logging
+import os
+import socket
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from chaos_runner import run
 from chaos_runner._errors import ChaosRunnerError
 from chaos_runner.run import ProblemKind
-from chaos_runner.target import target_variables_set
+from chaos_runner.target import Target, configured_value, is_loopback_url, target_variables_set
 
 __all__ = ["before_experiment_control", "cleanup_control", "configure_control"]
 
 logger = logging.getLogger("chaostoolkit")
 
 _CONTROL = "sandbox control"
+#: How long a loopback address may take to accept a connection (it refuses at once).
+_CONNECT_TIMEOUT = 2.0
 
 
 def configure_control(
@@ -42,6 +52,11 @@ def configure_control(
     configured = target_variables_set()
     if configured:
         logger.info(f"Target from the environment ({', '.join(configured)}); no sandbox.")
+        gone = _gone_sandbox(configuration)
+        if gone:
+            # The safety control writes the journal section (with this problem) for a target.
+            current.target = Target.resolve(configuration)
+            current.record(ProblemKind.INVALID, _CONTROL, gone)  # said when it interrupts
         return
     from chaos_runner.sandbox.process import detach, find_running
     from chaos_runner.sandbox.stack import SandboxSettings
@@ -72,8 +87,46 @@ def configure_control(
         configuration["origin_bucket"] = info.bucket
 
 
+def _gone_sandbox(configuration: Mapping[str, Any] | None) -> str:
+    """Why the target the shell names is a sandbox that is gone; "" when it is not.
+
+    Gone: the site (``CHAOS_SITE_URL``) or the AWS APIs (``AWS_ENDPOINT_URL``) are on
+    loopback and nothing accepts a connection there.
+    """
+    site = configured_value("CHAOS_SITE_URL", configuration)
+    urls = {
+        "CHAOS_SITE_URL" if os.environ.get("CHAOS_SITE_URL") == site else "site_url": site,
+        "AWS_ENDPOINT_URL": os.environ.get("AWS_ENDPOINT_URL", ""),
+    }
+    silent = [
+        f"{name}={url}" for name, url in urls.items() if is_loopback_url(url) and not _answers(url)
+    ]
+    if not silent:
+        return ""
+    return (
+        f"The shell's variables point at a sandbox that is gone (nothing answers at "
+        f'{" or ".join(silent)}): clear them with `eval "$(chaos sandbox env --unset)"` '
+        "and `chaos run` starts a sandbox of its own, or start one with `chaos sandbox up "
+        '--detach` and `eval "$(chaos sandbox env)"`; nothing was injected.'
+    )
+
+
+def _answers(url: str) -> bool:
+    """True when something accepts a TCP connection at ``url``'s host and port."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return False
+    try:
+        with socket.create_connection((str(parts.hostname), port), timeout=_CONNECT_TIMEOUT):
+            return True
+    except OSError:
+        return False
+
+
 def before_experiment_control(context: dict[str, Any], **kwargs: Any) -> None:
-    """Interrupt the run, before any probe, when the sandbox could not start."""
+    """Interrupt the run, before any probe, when the sandbox could not start or is gone."""
     current = run.current()
     problems = [p for p in current.problems if p["activity"] == _CONTROL] if current else []
     if problems:

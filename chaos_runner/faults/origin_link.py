@@ -72,6 +72,12 @@ def _admin_url(target: Target) -> str:
     elsewhere = [
         f"{name}={url or '(unset)'}" for name, url in urls.items() if not is_loopback_url(url)
     ]
+    if elsewhere == ["CHAOS_SANDBOX_ADMIN_URL=(unset)"]:
+        raise ConfigurationError(
+            "Origin link faults need CHAOS_SANDBOX_ADMIN_URL (the sandbox's admin API; the AWS "
+            "APIs and the site are the sandbox's), and it is not set: `chaos sandbox env` "
+            'prints it, so run `eval "$(chaos sandbox env)"` again.'
+        )
     if elsewhere:
         raise ConfigurationError(
             "Origin link faults run only on the sandbox: real S3 and CloudFront cannot be "

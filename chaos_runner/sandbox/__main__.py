@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--propagation-delay", type=_duration, default=0.0)
     parser.add_argument("--state-file", type=Path, default=None)
     parser.add_argument("--site-dir", type=Path, default=None)
+    # Default: the id of the state file's directory (chaos_runner.sandbox.process.serve).
+    parser.add_argument("--distribution-id", default=None)
     args = parser.parse_args(argv)
     settings = SandboxSettings(
         args.host,
@@ -38,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         pops=args.pops,
         propagation_delay=args.propagation_delay,
         admin_port=args.admin_port,
+        distribution_id=args.distribution_id,
     )
 
     def ready(info: SandboxInfo) -> None:

@@ -17,6 +17,11 @@ What the hooks change in moto's CloudFront, so that the API reads as CloudFront'
   CloudFront's limits: 3,000 paths in progress per distribution, or 15 wildcard paths
   (Developer Guide, "Concurrent invalidation request maximum").
 
+moto draws a distribution's id at random and takes none from the caller, so a sandbox
+that wants a stable id (the same one after every restart from the same directory) has
+moto create the distribution and then gives it the wanted id in the backend
+(:func:`assign_distribution_id`), before anything else has seen the random one.
+
 A listener that takes charge of a change calls the ``done`` callback it is given once the
 change is in effect; the callback may be called from any thread.
 
@@ -41,6 +46,7 @@ __all__ = [
     "MAX_WILDCARD_PATHS_IN_PROGRESS",
     "CloudFrontListener",
     "ControlPlane",
+    "assign_distribution_id",
     "listen_to_cloudfront",
 ]
 
@@ -129,6 +135,40 @@ def _install_hooks() -> None:
         CloudFrontBackend.update_distribution = hooked_update_distribution  # type: ignore[method-assign]
         Distribution.status = property(status, managed_status.fset)  # type: ignore[method-assign,assignment]
         _HOOKED = True
+
+
+def assign_distribution_id(current: str, wanted: str) -> None:
+    """Give the distribution ``current`` of moto's CloudFront the id ``wanted``.
+
+    Everything moto keys by the id moves with it: the distribution's ``Id`` and ARN, its
+    place in the backend, its tags and its invalidations. Call it right after
+    ``create_distribution``, before the id is handed to anyone. SandboxError when no
+    distribution has the id ``current`` or one already has ``wanted``.
+    """
+    from moto.cloudfront.models import cloudfront_backends
+
+    if current == wanted:
+        return
+    for account in list(cloudfront_backends.values()):
+        for backend in list(account.values()):
+            distribution = backend.distributions.get(current)
+            if distribution is None:
+                continue
+            if wanted in backend.distributions:
+                raise SandboxError(f"moto already has a distribution {wanted}.")
+            old_arn = distribution.arn
+            distribution.distribution_id = distribution.id = wanted
+            distribution.arn = old_arn.rsplit("/", 1)[0] + f"/{wanted}"
+            backend.distributions = {  # the same order: ListDistributions reads the same
+                (wanted if key == current else key): value
+                for key, value in backend.distributions.items()
+            }
+            if current in backend.invalidations:
+                backend.invalidations[wanted] = backend.invalidations.pop(current)
+            backend.tagger.copy_tags(old_arn, distribution.arn)
+            backend.tagger.delete_all_tags_for_resource(old_arn)
+            return
+    raise SandboxError(f"moto has no distribution {current} to give the id {wanted}.")
 
 
 def _list_moto_modules_once() -> None:

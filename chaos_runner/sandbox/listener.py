@@ -129,10 +129,15 @@ class ListeningSite(web.BaseSite):
         return self._open
 
     async def start(self) -> None:
-        """Listen (raises OSError when the port is taken)."""
+        """Listen (raises OSError when the port is taken).
+
+        SO_REUSEADDR (asyncio's default on Unix, as the control plane sets it): a sandbox
+        started again on the port of one just stopped is not refused for the minute its
+        closed connections stay in TIME_WAIT; a port another program listens on still is.
+        """
         await super().start()
         self._server = await asyncio.get_running_loop().create_server(
-            self._accept, self._host, self._port, backlog=self._backlog, reuse_address=False
+            self._accept, self._host, self._port, backlog=self._backlog
         )
 
     def _accept(self) -> asyncio.BaseProtocol:

@@ -3,6 +3,10 @@
 A running sandbox is described by its state file (``.chaos/sandbox.json``); the file is
 written once everything listens and removed when the process stops cleanly. A state file
 whose process is gone is stale and is cleaned up by ``status`` and ``down``.
+
+A sandbox run by :func:`serve` (``chaos sandbox up``, detached or not, and the sandbox
+control) gives its distribution the id :func:`stable_distribution_id` derives from the
+state file's directory, unless its settings name one: the same directory, the same id.
 """
 
 import asyncio
@@ -13,11 +17,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from chaos_runner._errors import SandboxError
 from chaos_runner.sandbox.stack import SandboxSettings, SandboxStack
-from chaos_runner.sandbox.state import SandboxInfo
+from chaos_runner.sandbox.state import SandboxInfo, stable_distribution_id
 
 __all__ = ["detach", "find_running", "pid_alive", "serve", "stop"]
 
@@ -56,13 +61,19 @@ def serve(
     state_file: Path,
     on_ready: Callable[[SandboxInfo], None] | None = None,
 ) -> None:
-    """Run the sandbox in this process until SIGINT or SIGTERM; then stop it cleanly."""
+    """Run the sandbox in this process until SIGINT or SIGTERM; then stop it cleanly.
+
+    Without a ``distribution_id`` in ``settings``, the distribution's id is the one of
+    ``state_file``'s directory (:func:`stable_distribution_id`).
+    """
     existing = find_running(state_file)
     if existing is not None:
         raise SandboxError(
             f"A sandbox is already running (pid {existing.pid}, site {existing.edge_url}/), "
             f"described by {state_file}. Use it, or stop it first with `chaos sandbox down`."
         )
+    if settings.distribution_id is None:
+        settings = replace(settings, distribution_id=stable_distribution_id(state_file.parent))
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(_serve(settings, state_file, on_ready))
 
@@ -126,6 +137,8 @@ def detach(settings: SandboxSettings, state_file: Path, log_file: Path) -> Sandb
     ]  # fmt: skip
     if settings.site_dir is not None:
         command += ["--site-dir", str(settings.site_dir)]
+    if settings.distribution_id is not None:
+        command += ["--distribution-id", settings.distribution_id]
     with log_file.open("ab") as log:
         child = subprocess.Popen(
             command,

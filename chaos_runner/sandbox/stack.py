@@ -23,9 +23,10 @@ from chaos_runner.sandbox import demo
 from chaos_runner.sandbox.controlplane import (
     CloudFrontListener,
     ControlPlane,
+    assign_distribution_id,
     listen_to_cloudfront,
 )
-from chaos_runner.sandbox.state import SandboxInfo
+from chaos_runner.sandbox.state import DISTRIBUTION_ID, SandboxInfo
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -57,7 +58,8 @@ class SandboxSettings:
     """How to start the sandbox. Port 0 picks a free port.
 
     POP ``n`` (from 2) listens on ``edge_port + n - 1`` when ``edge_port`` is set, else on a
-    free port. ``site_dir`` replaces the demo site in both buckets.
+    free port. ``site_dir`` replaces the demo site in both buckets. ``distribution_id``
+    (``E`` and 13 of ``[0-9A-Z]``) is the demo distribution's id; None: moto draws one.
     """
 
     host: str = "127.0.0.1"
@@ -67,6 +69,7 @@ class SandboxSettings:
     pops: int = DEFAULT_POPS
     propagation_delay: float = 0.0
     admin_port: int = 0
+    distribution_id: str | None = None
 
 
 def upload_site(s3: "S3Client", bucket: str, site_dir: Path) -> int:
@@ -140,6 +143,11 @@ class SandboxStack:
         settings = self.settings
         if not 1 <= settings.pops <= MAX_POPS:
             raise SandboxError(f"The sandbox runs 1 to {MAX_POPS} POPs; got {settings.pops}.")
+        stable_id = settings.distribution_id
+        if stable_id is not None and not DISTRIBUTION_ID.match(stable_id):
+            raise SandboxError(
+                f"A distribution id is E and 13 upper-case letters or digits; got {stable_id!r}."
+            )
         self._control.start()
         endpoint = self._control.endpoint_url
         distribution_id = await asyncio.to_thread(self._seed, endpoint)
@@ -239,10 +247,18 @@ class SandboxStack:
             )
             s3.put_bucket_policy(Bucket=bucket, Policy=demo.public_read_policy(bucket))
         cloudfront = cloudfront_client(demo.REGION, endpoint)
+        wanted = self.settings.distribution_id
+        # A stable id comes with a stable CallerReference: a config read before a restart
+        # (the prior config in a ledger entry) is then the config after it, too.
+        reference = f"sandbox-{wanted}" if wanted else f"sandbox-{uuid.uuid4()}"
         created = cloudfront.create_distribution(
-            DistributionConfig=demo.demo_distribution_config(f"sandbox-{uuid.uuid4()}")  # type: ignore[arg-type]
+            DistributionConfig=demo.demo_distribution_config(reference)  # type: ignore[arg-type]
         )
-        return created["Distribution"]["Id"]
+        distribution_id = created["Distribution"]["Id"]
+        if wanted is None:
+            return distribution_id
+        assign_distribution_id(distribution_id, wanted)
+        return wanted
 
     async def _serve(
         self,

@@ -1,7 +1,9 @@
 """Where a running sandbox is: its state file, and the environment that points tools at it."""
 
+import hashlib
 import json
 import os
+import re
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -9,12 +11,56 @@ from pathlib import Path
 from chaos_runner._errors import SandboxError
 from chaos_runner.aws import LOOPBACK_ACCESS_KEY, LOOPBACK_SECRET_KEY
 
-__all__ = ["SandboxInfo", "default_state_dir", "default_state_file"]
+__all__ = [
+    "DISTRIBUTION_ID",
+    "SANDBOX_VARIABLES",
+    "SandboxInfo",
+    "default_state_dir",
+    "default_state_file",
+    "stable_distribution_id",
+]
 
 #: Credentials the sandbox hands to the tools it points at itself (moto accepts any key):
 #: the ones chaos_runner.aws uses for a loopback endpoint when the shell has none.
 SANDBOX_ACCESS_KEY = LOOPBACK_ACCESS_KEY
 SANDBOX_SECRET_KEY = LOOPBACK_SECRET_KEY
+
+
+#: Every variable ``chaos sandbox env`` prints (the last two when the sandbox has them), in
+#: its order; ``chaos sandbox env --unset`` unsets them all.
+SANDBOX_VARIABLES = (
+    "AWS_ENDPOINT_URL",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "CHAOS_SITE_URL",
+    "CHAOS_DISTRIBUTION_ID",
+    "CHAOS_ORIGIN_BUCKET",
+    "CHAOS_FAILOVER_BUCKET",
+    "CHAOS_SANDBOX_ADMIN_URL",
+)
+
+#: What a CloudFront distribution id looks like: ``E`` and 13 upper-case letters or digits.
+DISTRIBUTION_ID = re.compile(r"^E[0-9A-Z]{13}$")
+_ID_DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def stable_distribution_id(state_dir: Path) -> str:
+    """The id of the demo distribution of every sandbox kept in ``state_dir``.
+
+    Derived from the directory's absolute path (symbolic links resolved), so a sandbox
+    started again from the same directory has the same id and a ``hugo.toml`` naming it
+    needs no edit; sandboxes of other directories have others. ``E`` and 13 base-36 digits
+    of the path's SHA-256, as CloudFront's ids look.
+    """
+    digest = hashlib.sha256(str(state_dir.resolve()).encode()).digest()
+    number = int.from_bytes(digest, "big")
+    digits = []
+    for _ in range(13):
+        number, digit = divmod(number, len(_ID_DIGITS))
+        digits.append(_ID_DIGITS[digit])
+    return "E" + "".join(digits)
 
 
 def default_state_dir() -> Path:
@@ -70,6 +116,30 @@ class SandboxInfo:
         if self.admin_url:
             variables["CHAOS_SANDBOX_ADMIN_URL"] = self.admin_url
         return variables
+
+    def hugo_deployment(self) -> str:
+        """The ``[deployment]`` block of a ``hugo.toml`` that deploys to this sandbox.
+
+        Hugo's S3 driver (gocloud.dev) takes the endpoint in the target URL, with
+        ``use_path_style=true`` (moto serves buckets by path, not by host name); the
+        CloudFront invalidation of ``hugo deploy --invalidateCDN`` goes to
+        ``AWS_ENDPOINT_URL`` from the environment, as do the credentials.
+        """
+        url = (
+            f"s3://{self.bucket}?region={self.region}"
+            f"&endpoint={self.aws_endpoint_url}&use_path_style=true"
+        )
+        return "\n".join(
+            [
+                "# hugo deploy to the chaostoolkit-cdn sandbox; run it with the sandbox's",
+                '# variables set: eval "$(chaos sandbox env)"',
+                "[deployment]",
+                "[[deployment.targets]]",
+                'name = "sandbox"',
+                f"URL = {json.dumps(url)}",
+                f"cloudFrontDistributionID = {json.dumps(self.distribution_id)}",
+            ]
+        )
 
     def summary(self) -> str:
         """Where the site and the APIs are, in a few lines for people."""
