@@ -6,6 +6,26 @@ fsyncs it **before** its first mutation; a verified restore appends ``restored``
 of an entry is the fold of its events, so a crash between two writes never loses an entry:
 at worst an entry stays open and ``chaos rollback`` restores it (restores are idempotent).
 
+The states (:class:`EntryState`), each an event of the same name after ``open``:
+
+- ``open``: injected, or about to be; not restored. Blocks every run on its target.
+- ``conflict``: a restore found the resource changed by someone else and left it alone.
+  Still unrestored: it blocks the target until it is restored or forgotten.
+- ``restored``: restored and verified (or found as it was before).
+- ``irreversible``: cannot be undone by nature (a cache purge).
+- ``vanished``: the sandbox the fault was injected into is gone, and the fault with it
+  (``chaos rollback`` found nothing listening on its loopback endpoint, or another sandbox
+  answering there: without the entry's distribution, or with its bucket created after the
+  fault). Never recorded for a target that is not on loopback. The event's ``detail`` and
+  ``reason`` say why.
+- ``forgotten``: closed by hand with ``chaos rollback --forget``, which restores nothing.
+  The event records ``by`` (the user) and, when given, ``reason``; ``at`` is when.
+
+Only ``open`` and ``conflict`` are unrestored (:attr:`EntryState.unrestored`); every other
+state closes the entry, and its ``open`` line, with the undo record, stays in the file. A
+ledger written before ``vanished`` and ``forgotten`` existed reads unchanged; a version
+older than them reads a line with either event as damaged.
+
 Each fault module registers the restorer of its kind with :func:`restorer` when it is
 imported (``import chaos_runner.faults`` imports them all); the ledger knows no fault
 module by name, and reading it needs no AWS libraries. A restorer returns a
@@ -65,6 +85,14 @@ class EntryState(StrEnum):
     RESTORED = "restored"  # restored and verified, or found already as it was
     CONFLICT = "conflict"  # someone changed the resource since; left alone
     IRREVERSIBLE = "irreversible"  # cannot be undone by nature (a cache purge)
+    VANISHED = "vanished"  # its sandbox is gone, and the fault with it; nothing to restore
+    FORGOTTEN = "forgotten"  # closed by hand (`chaos rollback --forget`); nothing restored
+
+    @property
+    def unrestored(self) -> bool:
+        """True for the states that still need a restore (open, conflict); the others close
+        the entry."""
+        return self in (EntryState.OPEN, EntryState.CONFLICT)
 
 
 class TargetRef(TypedDict):
@@ -92,6 +120,10 @@ class LedgerEntry:
     events: tuple[str, ...] = field(default=())
     #: When the entry got its current state other than open (restored, conflict, ...).
     closed_at: float | None = None
+    #: Who closed it by hand (``forgotten``); "" otherwise.
+    closed_by: str = ""
+    #: Why it was closed without a restore (``vanished``, ``forgotten``), when known.
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +148,9 @@ class RestoreReport:
 
     @property
     def ok(self) -> bool:
-        """True when the site no longer carries this fault (or it was never undoable)."""
-        return self.state in (EntryState.RESTORED, EntryState.IRREVERSIBLE)
+        """True when the site no longer carries this fault (or it was never undoable, or the
+        sandbox it was in is gone)."""
+        return self.state in (EntryState.RESTORED, EntryState.IRREVERSIBLE, EntryState.VANISHED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,9 +231,25 @@ class Ledger:
         )
         return entry
 
-    def mark(self, entry_id: str, state: EntryState, detail: str = "") -> None:
-        """Record a new state for an entry (durable when this returns)."""
-        self._append({"event": str(state), "id": entry_id, "detail": detail, "at": time.time()})
+    def mark(
+        self, entry_id: str, state: EntryState, detail: str = "", *, by: str = "", reason: str = ""
+    ) -> None:
+        """Record a new state for an entry (durable when this returns).
+
+        ``by`` (who closed it by hand) and ``reason`` (why it was closed without a restore)
+        are recorded only when given; readers that do not know them ignore them.
+        """
+        record: dict[str, Any] = {
+            "event": str(state),
+            "id": entry_id,
+            "detail": detail,
+            "at": time.time(),
+        }
+        if by:
+            record["by"] = by
+        if reason:
+            record["reason"] = reason
+        self._append(record)
 
     def entries(self) -> list[LedgerEntry]:
         """Every entry, in the order faults were injected, with its current state.
@@ -396,6 +445,8 @@ def _closed(old: LedgerEntry, record: dict[str, Any]) -> LedgerEntry:
         detail=str(record.get("detail", "")),
         events=(*old.events, record["event"]),
         closed_at=float(record["at"]),
+        closed_by=str(record.get("by") or ""),
+        reason=str(record.get("reason") or ""),
     )
 
 
@@ -405,7 +456,7 @@ def _unrestored(
     return [
         entry
         for entry in entries
-        if entry.state in (EntryState.OPEN, EntryState.CONFLICT)
+        if entry.state.unrestored
         and (target_key is None or canonical_key(entry.target["key"]) == canonical_key(target_key))
         and (run_id is None or entry.run_id == run_id)
     ]

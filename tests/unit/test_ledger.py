@@ -157,3 +157,46 @@ def test_the_target_lock_excludes_another_process_and_is_freed_when_it_dies(
     assert other.acquire()  # another target is not locked
     other.release()
     lock.release()
+
+
+def test_vanished_and_forgotten_close_an_entry_and_keep_who_and_why(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    gone = ledger.open("bucket_policy", TARGET, {"bucket": "b"}, "one")
+    by_hand = ledger.open("bucket_policy", TARGET, {"bucket": "b"}, "two")
+    still = ledger.open("bucket_policy", TARGET, {"bucket": "b"}, "three")
+    ledger.mark(by_hand.id, EntryState.CONFLICT, "changed by hand")
+    ledger.mark(gone.id, EntryState.VANISHED, "the sandbox is gone", reason="nothing listens")
+    ledger.mark(by_hand.id, EntryState.FORGOTTEN, "forgotten by ada", by="ada", reason="fixed")
+
+    entries = {e.id: e for e in Ledger(ledger.path).entries()}
+
+    assert [(e.state, e.closed_by, e.reason) for e in entries.values()] == [
+        (EntryState.VANISHED, "", "nothing listens"),
+        (EntryState.FORGOTTEN, "ada", "fixed"),
+        (EntryState.OPEN, "", ""),
+    ]
+    assert entries[by_hand.id].events == ("open", "conflict", "forgotten")
+    assert entries[gone.id].undo == {"bucket": "b"}  # the undo record is never dropped
+    assert [e.id for e in ledger.unrestored("k1")] == [still.id]
+    assert {s for s in EntryState if s.unrestored} == {EntryState.OPEN, EntryState.CONFLICT}
+
+
+def test_a_ledger_written_before_the_new_states_reads_as_it_did(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    target = '{"endpoint_url": null, "key": "aws|E1|b", "label": "aws: x", "region": "r"}'
+    path.write_text(
+        '{"at": 1, "description": "d", "event": "open", "id": "a1", "kind": "bucket_policy", '
+        f'"run_id": "r", "target": {target}, "undo": {{}}}}\n'
+        '{"at": 2, "detail": "done", "event": "restored", "id": "a1"}\n'
+        '{"at": 3, "description": "d", "event": "open", "id": "a2", "kind": "bucket_policy", '
+        f'"run_id": "r", "target": {target}, "undo": {{}}}}\n'
+        '{"at": 4, "event": "conflict", "id": "a2"}\n'  # no detail: still reads
+    )
+
+    entries = Ledger(path).entries()
+
+    assert [(e.id, e.state, e.detail, e.closed_by, e.reason) for e in entries] == [
+        ("a1", EntryState.RESTORED, "done", "", ""),
+        ("a2", EntryState.CONFLICT, "", "", ""),
+    ]
+    assert [e.id for e in Ledger(path).unrestored()] == ["a2"]
