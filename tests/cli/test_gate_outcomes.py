@@ -279,16 +279,7 @@ def readers_during_the_fault(experiment: dict[str, Any]) -> None:
     [
         pytest.param(pause_after_the_fault, "action disable-the-distribution", id="in-a-pause"),
         pytest.param(
-            readers_during_the_fault,
-            "probe readers-during-the-outage",
-            id="in-a-load-probe",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a Ctrl-C of the gate does not stop a run inside a load probe: the "
-                "probe runs on uvloop (probes/_loop.py), which runs chaoslib's SIGTERM handler "
-                "in a callback and logs and drops the InterruptExecution it raises, so the run "
-                "finishes its whole method and is judged `held`",
-            ),
+            readers_during_the_fault, "probe readers-during-the-outage", id="in-a-load-probe"
         ),
     ],
 )
