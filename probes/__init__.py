@@ -16,7 +16,11 @@ Each module is one view of the site, imported by experiments as ``module: probes
   alarm states.
 - :mod:`probes.tolerances`: ``service_levels_met``, a tolerance that reads like an SLO.
 
-Importing this package imports none of them, so ``import probes`` stays cheap.
+Importing this package imports none of them, so ``import probes`` stays cheap. It
+re-exports :func:`chaos_runner.discover`: the distribution has two top-level packages, and
+``chaos discover chaostoolkit-cdn`` may take either for the extension.
 """
 
-__all__: list[str] = []
+from chaos_runner.discovery import discover
+
+__all__ = ["discover"]

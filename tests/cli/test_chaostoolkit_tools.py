@@ -178,17 +178,7 @@ def test_the_installed_metadata_names_the_license_for_chaos_info() -> None:
 
 @pytest.mark.parametrize(
     "package",
-    [
-        "chaos_runner",
-        pytest.param(
-            "probes",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="chaoslib may take `probes` for the distribution, and only "
-                "chaos_runner exports `discover` (probes/__init__.py must re-export it)",
-            ),
-        ),
-    ],
+    ["chaos_runner", "probes"],
 )
 def test_discover_writes_the_discovery_whichever_package_chaoslib_takes(
     package: str, installed: Path, seeds: dict[str, int], tmp_path: Path, clean_env: dict[str, str]
