@@ -52,7 +52,12 @@ def boto3_session(region: str, endpoint_url: str | None) -> Any:
     return boto3.session.Session(region_name=region)
 
 
-def _config(unsigned: bool = False) -> Any:
+def _config(endpoint_url: str | None, unsigned: bool = False) -> Any:
+    """Bounded retries and timeouts; no proxy for an endpoint on this machine.
+
+    A CI runner behind a proxy sets HTTPS_PROXY, often without NO_PROXY: botocore would send
+    the sandbox's calls to the proxy, which cannot reach this machine's loopback.
+    """
     from botocore import UNSIGNED
     from botocore.config import Config
 
@@ -61,13 +66,14 @@ def _config(unsigned: bool = False) -> Any:
         connect_timeout=5,
         read_timeout=30,
         signature_version=UNSIGNED if unsigned else None,
+        proxies={} if is_loopback_url(endpoint_url) else None,
     )
 
 
 def s3_client(region: str, endpoint_url: str | None, unsigned: bool = False) -> "S3Client":
     """An S3 client; ``unsigned`` makes anonymous requests, as a site visitor's browser would."""
     client: S3Client = boto3_session(region, endpoint_url).client(
-        "s3", endpoint_url=endpoint_url, config=_config(unsigned)
+        "s3", endpoint_url=endpoint_url, config=_config(endpoint_url, unsigned)
     )
     return client
 
@@ -75,7 +81,7 @@ def s3_client(region: str, endpoint_url: str | None, unsigned: bool = False) -> 
 def cloudfront_client(region: str, endpoint_url: str | None) -> "CloudFrontClient":
     """A CloudFront client (a global service; the region only names the session's)."""
     client: CloudFrontClient = boto3_session(region, endpoint_url).client(
-        "cloudfront", endpoint_url=endpoint_url, config=_config()
+        "cloudfront", endpoint_url=endpoint_url, config=_config(endpoint_url)
     )
     return client
 
@@ -83,7 +89,7 @@ def cloudfront_client(region: str, endpoint_url: str | None) -> "CloudFrontClien
 def cloudwatch_client(region: str, endpoint_url: str | None) -> "CloudWatchClient":
     """A CloudWatch client. CloudFront's metrics live in us-east-1 (dimension Region=Global)."""
     client: CloudWatchClient = boto3_session(region, endpoint_url).client(
-        "cloudwatch", endpoint_url=endpoint_url, config=_config()
+        "cloudwatch", endpoint_url=endpoint_url, config=_config(endpoint_url)
     )
     return client
 

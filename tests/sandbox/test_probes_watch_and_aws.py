@@ -18,6 +18,7 @@ from chaos_runner.sandbox.state import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY, S
 from probes import cloudfront, cloudwatch, watch
 from probes.watch import WatchResult
 from tests.sandbox.edge_client import aws
+from tests.servers import closed_port_url
 
 
 @pytest.fixture
@@ -114,6 +115,18 @@ def test_invalidation_status_is_normalised_and_defaults_to_the_newest(
 def test_an_unknown_distribution_is_an_aws_error(sandbox_env: SandboxInfo) -> None:
     with pytest.raises(ActivityFailed, match="describe distribution ENOSUCHDIST"):
         cloudfront.distribution_status("ENOSUCHDIST")
+
+
+def test_a_proxy_in_the_environment_is_not_used_for_the_sandbox(
+    sandbox_env: SandboxInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CI runner behind a proxy: the proxy cannot reach this machine's loopback."""
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.setenv(name, closed_port_url())
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+
+    assert cloudfront.distribution_status()["status"] == "Deployed"
 
 
 def test_status_spelling_is_aws_s() -> None:
