@@ -52,8 +52,10 @@ The resilience score (0..100)
     The checks: each steady-state probe before the method (held: within tolerance); each
     probe of the method, background ones included (held: it ran and succeeded); each fault
     action of the method (held: injected and verified; our faults succeed only once
-    verified); the restore (held: every fault restored, irreversible or never injected;
-    without our section, every rollback succeeded; no check when neither says anything);
+    verified; in our runs another action, such as a script, is a ``method-action`` check
+    that held when it succeeded); the restore (held: every fault restored, irreversible or
+    never injected; without our section, every rollback succeeded; no check when neither
+    says anything);
     the steady state during the method (one check, when Chaos Toolkit's continuous strategy
     ran it); each steady-state probe after the method. A check that did not run (the method
     after a failed steady state, an interrupted run) did not hold. Restore actions of the
@@ -119,6 +121,7 @@ __all__ = [
 UNKNOWN_TARGET = "unknown target (not a chaostoolkit-cdn journal)"
 #: Restore actions: the restore is one check, not a fault of its own.
 _RESTORE_MODULE = "chaos_runner.faults.ledger"
+_FAULTS_PACKAGE = "chaos_runner.faults."
 _ACTIVITY_FAILED = "chaoslib.exceptions.ActivityFailed: "
 _CONTRIBUTION_WEIGHTS = {"high": 3, "medium": 2, "low": 1}
 #: Fault states that mean the site may still be degraded.
@@ -200,6 +203,7 @@ class CheckKind(StrEnum):
     STEADY_STATE_BEFORE = "steady-state-before"
     METHOD_PROBE = "method-probe"
     FAULT_VERIFIED = "fault-verified"
+    METHOD_ACTION = "method-action"
     RESTORE = "restore"
     STEADY_STATE_DURING = "steady-state-during"
     STEADY_STATE_AFTER = "steady-state-after"
@@ -919,8 +923,7 @@ def _method_checks(journal: _Journal) -> list[Check]:
         provider = _mapping(declared.get("provider"))
         if declared.get("type") == "action" and provider.get("module") == _RESTORE_MODULE:
             continue
-        is_action = declared.get("type") == "action"
-        kind = CheckKind.FAULT_VERIFIED if is_action else CheckKind.METHOD_PROBE
+        kind = _method_check_kind(declared, provider, journal.section is not None)
         name = _text(declared.get("name"))
         run = _matched(declared, journal.method, used)
         if run is None:
@@ -931,6 +934,21 @@ def _method_checks(journal: _Journal) -> list[Check]:
             done = "injected and verified" if kind is CheckKind.FAULT_VERIFIED else "succeeded"
             checks.append(Check(kind, name, held=True, ran=True, detail=done))
     return checks
+
+
+def _method_check_kind(
+    declared: Mapping[str, Any], provider: Mapping[str, Any], ours: bool
+) -> CheckKind:
+    """Our faults verify their effect; in our runs, any other action only says that it ran.
+
+    In a journal without our section (plain Chaos Toolkit), every action is taken for a
+    fault: it is what the method injects, and its success is all the journal says.
+    """
+    if declared.get("type") != "action":
+        return CheckKind.METHOD_PROBE
+    if not ours or str(provider.get("module", "")).startswith(_FAULTS_PACKAGE):
+        return CheckKind.FAULT_VERIFIED
+    return CheckKind.METHOD_ACTION
 
 
 def _restore_check(journal: _Journal) -> list[Check]:

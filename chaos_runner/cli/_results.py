@@ -23,11 +23,21 @@ class Reports(NamedTuple):
 
 
 def check_writable(option: str, path: Path) -> None:
-    """Refuse an output path that cannot be written, before any verdict is printed."""
+    """Refuse an output path that cannot be written, before anything runs.
+
+    A missing directory is created (CI jobs write into a fresh ``reports/``); a path that
+    is a directory, or whose directory cannot be made, ends the command with exit 2.
+    """
     if path.is_dir():
         fail(f"{option} {path}: is a directory; give a file name.", ExitCode.USAGE)
-    if not path.parent.is_dir():
-        fail(f"{option} {path}: the directory {path.parent} does not exist.", ExitCode.USAGE)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        fail(
+            f"{option} {path}: the directory {path.parent} cannot be created "
+            f"({error.strerror or error}).",
+            ExitCode.USAGE,
+        )
 
 
 def overall_outcome(results: list[ExperimentResult], min_score: int | None) -> Outcome:

@@ -144,6 +144,14 @@ def _target(target: str | None) -> tuple[dict[str, str], bool]:
             "distribution. The gate never picks a target by itself.",
             ExitCode.USAGE,
         )
+    missing = [name for name in TARGET_VARIABLES if name not in target_variables_set()]
+    if missing:
+        fail(
+            f"The target is named only in part: {', '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not set. A gate on a real distribution "
+            f"needs all of {', '.join(TARGET_VARIABLES)}; nothing was run.",
+            ExitCode.USAGE,
+        )
     return dict(os.environ), False
 
 

@@ -30,6 +30,7 @@ _CHECK_WORDS = {
     CheckKind.STEADY_STATE_BEFORE: "steady state before",
     CheckKind.METHOD_PROBE: "method probe",
     CheckKind.FAULT_VERIFIED: "fault verified",
+    CheckKind.METHOD_ACTION: "method action",
     CheckKind.RESTORE: "restore",
     CheckKind.STEADY_STATE_DURING: "steady state during",
     CheckKind.STEADY_STATE_AFTER: "steady state after",

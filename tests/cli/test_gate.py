@@ -66,6 +66,10 @@ def buggy_fault(experiment: dict[str, Any]) -> None:
         ([str(DISABLED), "--target", "sandbox", "--min-score", "200"], "--min-score must be"),
         ([str(DISABLED)], "No target: pass --target sandbox"),
         ([str(DISABLED), "--target", "prod"], "--target takes `sandbox`"),
+        (
+            [str(DISABLED), "CHAOS_SITE_URL=https://www.example.com"],
+            "CHAOS_DISTRIBUTION_ID, CHAOS_ORIGIN_BUCKET are not set",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2_with_nothing_run(
@@ -77,8 +81,10 @@ def test_bad_input_is_one_line_and_exit_2_with_nothing_run(
     variant(tmp_path, "unknown-module", lambda e: e["method"][0]["provider"].update(
         module="no.such.module"))  # fmt: skip
     (tmp_path / "nothing").mkdir()
+    variables = dict(arg.split("=", 1) for arg in args if "=" in arg)
+    args = [arg for arg in args if "=" not in arg]
 
-    result = chaos(["gate", *args], tmp_path, clean_env)
+    result = chaos(["gate", *args], tmp_path, {**clean_env, **variables})
 
     assert result.returncode == 2, result.stdout + result.stderr
     assert message in result.stderr

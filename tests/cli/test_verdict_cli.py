@@ -159,7 +159,7 @@ def test_markdown_json_and_the_github_step_summary(
     step_summary = tmp_path / "step-summary.md"
     step_summary.write_text("# Earlier step\n")
     env = {**clean_env, "GITHUB_STEP_SUMMARY": str(step_summary)}
-    markdown, document = tmp_path / "verdict.md", tmp_path / "verdict.json"
+    markdown, document = tmp_path / "reports" / "verdict.md", tmp_path / "verdict.json"  # made
 
     result = chaos(
         ["verdict", *map(str, journals), "--markdown", str(markdown), "--json", str(document)],
@@ -239,10 +239,10 @@ def test_bad_input_is_one_line_and_exit_2(
     ("args", "expected"),
     [
         (["--min-score", "200"], "error: --min-score must be from 0 to 100; got 200."),
-        (["--junit", "no/such/dir/junit.xml"], "error: --junit no/such/dir/junit.xml: the dir"),
+        (["--junit", "good.json/junit.xml"], "error: --junit good.json/junit.xml: the dir"),
         (["--markdown", "."], "error: --markdown .: is a directory; give a file name."),
     ],
-    ids=["min-score-200", "junit-in-a-missing-directory", "markdown-a-directory"],
+    ids=["min-score-200", "junit-under-a-file", "markdown-a-directory"],
 )
 def test_bad_options_are_one_line_and_exit_2_before_any_verdict(
     args: list[str], expected: str, tmp_path: Path, clean_env: dict[str, str]

@@ -857,3 +857,30 @@ def test_the_public_names_are_pinned() -> None:
         "overall_score",
         "worst",
     ]
+
+
+def script_in_the_method(journal: dict[str, Any]) -> dict[str, Any]:
+    """A process action (a script) added to the method after the fault."""
+    action = {
+        "type": "action",
+        "name": "page-the-on-call",
+        "provider": {"type": "process", "path": "true"},
+    }
+    journal["experiment"]["method"].insert(3, action)
+    record = ran("deny-origin-reads", {"status": 0, "stdout": "", "stderr": ""}, 5.131, 5.132)
+    journal["run"].insert(3, {**record, "activity": copy.deepcopy(action)})
+    return journal
+
+
+def test_an_action_that_is_not_one_of_our_faults_is_a_method_action_check() -> None:
+    ours = judge(script_in_the_method(held_journal()))
+    plain = held_journal()
+    del plain[SECTION]
+    plain = judge(script_in_the_method(plain))
+
+    kinds = {check.name: check.kind for check in ours.checks}
+    assert kinds["deny-origin-reads"] == CheckKind.FAULT_VERIFIED
+    assert kinds["page-the-on-call"] == CheckKind.METHOD_ACTION
+    # A plain Chaos Toolkit journal: every action is what the method injects.
+    assert {c.name: c.kind for c in plain.checks}["page-the-on-call"] == CheckKind.FAULT_VERIFIED
+    assert ours.outcome == Outcome.HELD
