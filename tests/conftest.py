@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# Every fault registers its restorer on import, as the `chaos` command and the controls
+# import them: tests that write ledger entries by hand need the same registry.
+import chaos_runner.faults  # noqa: F401
 from chaos_runner.sandbox.state import SandboxInfo
 from chaos_runner.sandbox.testing import InProcessSandbox, running_sandbox
 

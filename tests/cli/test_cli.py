@@ -8,11 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
-from chaos_runner.ledger import EntryState, Ledger, TargetRef
+from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, TargetRef
 from chaos_runner.sandbox.process import pid_alive
 from tests.commands import chaos
-from tests.servers import closed_port_url
+from tests.servers import serving
 
 COMMANDS = [
     ["sandbox"],
@@ -181,10 +182,40 @@ def test_a_stale_state_file_is_cleaned_up(tmp_path: Path, clean_env: dict[str, s
     assert not (state_dir / "sandbox.json").exists()
 
 
-def test_rollback_exits_4_and_keeps_the_entry_when_the_target_cannot_be_reached(
+async def broken_aws(request: web.Request) -> web.Response:
+    """Every AWS call fails as an overloaded service does."""
+    return web.Response(
+        status=503,
+        content_type="application/xml",
+        text="<Error><Code>SlowDown</Code><Message>Please reduce your request rate."
+        "</Message></Error>",
+    )
+
+
+def test_rollback_exits_4_and_keeps_the_entry_when_aws_fails(
     tmp_path: Path, clean_env: dict[str, str]
 ) -> None:
-    unreachable = closed_port_url()
+    """A target that answers, but with errors: the entry stays open for the next try.
+
+    (A loopback endpoint where nothing listens is a sandbox that is gone: see
+    tests/experiments/test_rollback_edges.py.)
+    """
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", broken_aws)
+    with serving(app) as unreachable:
+        result, ledger, entry = _rollback_one_entry(unreachable, tmp_path, clean_env)
+
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert f"{entry.id}  OPEN: restore failed:" in result.stdout
+    assert "policy of bucket b" in result.stdout
+    assert "run `chaos rollback` again" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert [e.state for e in ledger.entries()] == [EntryState.OPEN]  # kept for the next try
+
+
+def _rollback_one_entry(
+    unreachable: str, tmp_path: Path, clean_env: dict[str, str]
+) -> tuple[subprocess.CompletedProcess[str], Ledger, LedgerEntry]:
     ledger = Ledger(tmp_path / ".chaos" / "ledger.jsonl")
     entry = ledger.open(
         "bucket_policy",
@@ -197,13 +228,4 @@ def test_rollback_exits_4_and_keeps_the_entry_when_the_target_cannot_be_reached(
         {"bucket": "b", "prior_policy": None, "injected_policy": "{}"},
         "origin outage: bucket policy of b denies s3:GetObject",
     )
-
-    result = chaos(["rollback"], tmp_path, clean_env)
-
-    assert result.returncode == 4
-    assert (
-        f"{entry.id}  OPEN: restore failed: Could not read the policy of bucket b" in result.stdout
-    )
-    assert "run `chaos rollback` again" in result.stderr
-    assert "Traceback" not in result.stdout + result.stderr
-    assert [e.state for e in ledger.entries()] == [EntryState.OPEN]  # kept for the next try
+    return chaos(["rollback"], tmp_path, clean_env, timeout=120), ledger, entry

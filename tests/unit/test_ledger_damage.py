@@ -89,7 +89,7 @@ def test_a_whole_record_that_lost_only_its_newline_is_kept(tmp_path: Path) -> No
             ),
             "it has no 'label'",
         ),
-        ('{"event": "vanished", "id": "x", "at": 1}', "its event 'vanished' is none of"),
+        ('{"event": "exploded", "id": "x", "at": 1}', "its event 'exploded' is none of"),
         ('{"event": "restored", "id": "nobody", "at": 1}', "it marks entry nobody restored"),
     ],
 )
