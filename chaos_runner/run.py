@@ -128,6 +128,8 @@ class RunContext:
     environment: dict[str, str | None] = field(default_factory=dict)
     #: The state file of a sandbox started for this run (the sandbox control stops it).
     started_sandbox: Path | None = None
+    #: The site's pages, read once for the run (a :class:`chaos_runner.pages.SitePages`).
+    site_pages: object | None = None
 
     def record(self, kind: ProblemKind, activity: str, message: str) -> None:
         """Note a problem met by an activity or a control."""

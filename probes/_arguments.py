@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chaos_runner import ConfigurationError
+from chaos_runner import pages as site
 from chaos_runner.arguments import number
 from chaos_runner.target import Target
 
@@ -48,9 +49,15 @@ def site_url(configuration: Mapping[str, Any] | None) -> str:
     return target.site_url
 
 
-def paths(value: PathSpec) -> list[str]:
-    """The paths as a list, each checked to start with "/" (repeats are kept)."""
-    items = list(value) if isinstance(value, dict) else [value] if isinstance(value, str) else value
+def paths(value: PathSpec, configuration: Mapping[str, Any] | None = None) -> list[str]:
+    """The paths as a list, each checked to start with "/" (repeats are kept).
+
+    ``"@cached"`` and the other page roles, and ``"/a/, /b/"``, are expanded (see
+    :mod:`chaos_runner.pages`).
+    """
+    if isinstance(value, dict):
+        return list(_weights(value, configuration))
+    items = site.resolve(value, configuration)
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_PAGES:
         raise ConfigurationError(
             f"`paths` must be a path or a list of 1 to {MAX_PAGES} paths; got {value!r}."
@@ -64,21 +71,34 @@ def paths(value: PathSpec) -> list[str]:
     return items
 
 
-def pages(value: PathSpec) -> list[str]:
+def pages(value: PathSpec, configuration: Mapping[str, Any] | None = None) -> list[str]:
     """The paths checked, each once, in the given order."""
-    return list(dict.fromkeys(paths(value)))
+    return list(dict.fromkeys(paths(value, configuration)))
 
 
-def weighted_cycle(value: PathSpec) -> tuple[str, ...]:
+def _weights(value: dict[str, int], configuration: Mapping[str, Any] | None) -> dict[str, int]:
+    """Each path's weight; a role (``{"@cached": 3}``) gives each of its pages the weight."""
+    weights: dict[str, int] = {}
+    for spec, weight in value.items():
+        for path in paths(site.resolve(spec, configuration)):
+            weights[path] = weight
+    if not weights:
+        paths([])  # the same sentence as for an empty list
+    return weights
+
+
+def weighted_cycle(
+    value: PathSpec, configuration: Mapping[str, Any] | None = None
+) -> tuple[str, ...]:
     """The order requests visit ``value``: a list round-robin, a mapping by its weights.
 
     ``{"/": 3, "/posts/": 1}`` gives ``("/", "/", "/posts/", "/")``: smooth weighted
     round-robin (nginx's), so every stretch of the cycle holds the paths in proportion.
     """
     if not isinstance(value, dict):
-        return tuple(paths(value))
+        return tuple(paths(value, configuration))
     weights = {path: int(number(f"the weight of {path}", weight, 1, MAX_CYCLE, whole=True))
-               for path, weight in zip(paths(value), value.values(), strict=True)}  # fmt: skip
+               for path, weight in _weights(value, configuration).items()}  # fmt: skip
     total = sum(weights.values())
     if total > MAX_CYCLE:
         raise ConfigurationError(

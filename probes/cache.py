@@ -104,7 +104,7 @@ def cache_statistics(
     ``pages`` holds the last answer of each path; the counts cover every answer.
     """
     url = _arguments.site_url(configuration)
-    pages = _arguments.pages(paths)
+    pages = _arguments.pages(paths, configuration)
     count = int(_arguments.number("rounds", rounds, 1, MAX_ROUNDS, whole=True))
     timeout_s = _arguments.number("timeout", timeout, 0.0, MAX_TIMEOUT_S, exclusive_low=True)
     answers = _loop.run(_sequence(url, pages, count, timeout_s))

@@ -37,6 +37,7 @@ from urllib.parse import quote
 from chaos_runner import ConfigurationError
 from chaos_runner.activity import activity
 from chaos_runner.aws import aws_errors, s3_client
+from chaos_runner.pages import key_of
 from chaos_runner.target import Target
 from probes import _arguments, _client, _loop
 
@@ -103,7 +104,7 @@ def integrity(
     count = int(_arguments.number("sample", sample, 1, MAX_SAMPLE, whole=True))
     timeout_s = _arguments.number("timeout", timeout, 0.0, 300.0, exclusive_low=True)
     source = _source(build_dir, bucket, configuration)
-    keys = _chosen(paths, count, source)
+    keys = _chosen(paths, count, source, configuration)
     deployed = source.read(keys)
     answers = _loop.run(_served(url, [_path_of(key) for key in keys], timeout_s))
     return _report(url, source.name, source.listed, keys, deployed, answers)
@@ -196,10 +197,15 @@ def _source(build_dir: str, bucket: str, configuration: Configuration) -> _Direc
     return _Bucket(name, target)
 
 
-def _chosen(paths: str | list[str], count: int, source: _Directory | _Bucket) -> list[str]:
+def _chosen(
+    paths: str | list[str],
+    count: int,
+    source: "_Directory | _Bucket",
+    configuration: Configuration,
+) -> list[str]:
     """The keys to check: those of ``paths``, or ``count`` spread over the listing."""
     if paths:
-        keys = [_key_of(path) for path in _arguments.pages(paths)]
+        keys = [key_of(path) for path in _arguments.pages(paths, configuration)]
         source.listed = len(keys)
         return keys
     listed = source.keys()
@@ -215,11 +221,6 @@ def _chosen(paths: str | list[str], count: int, source: _Directory | _Bucket) ->
     if "index.html" in listed and "index.html" not in chosen:
         chosen[-1] = "index.html"
     return sorted(chosen)
-
-
-def _key_of(path: str) -> str:
-    key = path.lstrip("/")
-    return key + "index.html" if key == "" or key.endswith("/") else key
 
 
 def _path_of(key: str) -> str:

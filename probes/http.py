@@ -139,7 +139,7 @@ def availability(
     duration_s = _arguments.number("duration", duration, 0.0, MAX_DURATION_S)
     plan = LoadPlan(
         url=_arguments.site_url(configuration),
-        cycle=tuple(_arguments.paths(paths)),
+        cycle=tuple(_arguments.paths(paths, configuration)),
         requests=int(_arguments.number("requests", requests, 1, MAX_REQUESTS, whole=True)),
         duration_s=duration_s,
         concurrency=int(
@@ -202,7 +202,7 @@ def responses(
 
     A page that got no answer has ``status: null`` and an ``error`` naming the cause.
     """
-    return _responses(_arguments.site_url(configuration), paths, timeout)
+    return _responses(_arguments.site_url(configuration), paths, timeout, configuration)
 
 
 @activity
@@ -222,7 +222,7 @@ def expect_responses(
     """
     url = _arguments.site_url(configuration)
     expected = _arguments.statuses("status", status)
-    pages = _responses(url, paths, timeout)
+    pages = _responses(url, paths, timeout, configuration)
     wrong = {
         path: page
         for path, page in pages.items()
@@ -270,8 +270,10 @@ def _page(answer: _client.Answer) -> PageResponse:
     )
 
 
-def _responses(url: str, paths: str | list[str], timeout: float) -> dict[str, PageResponse]:
-    pages = _arguments.pages(paths)
+def _responses(
+    url: str, paths: str | list[str], timeout: float, configuration: Configuration
+) -> dict[str, PageResponse]:
+    pages = _arguments.pages(paths, configuration)
     timeout_s = _arguments.number("timeout", timeout, 0.0, MAX_TIMEOUT_S, exclusive_low=True)
     answers = _loop.run(_fetch_each(url, pages, timeout_s))
     return {path: _page(answer) for path, answer in zip(pages, answers, strict=True)}

@@ -235,7 +235,7 @@ def measurement(
     """
     plan = LoadPlan(
         url=_arguments.site_url(configuration),
-        cycle=_arguments.weighted_cycle(paths),
+        cycle=_arguments.weighted_cycle(paths, configuration),
         rate=_arguments.number("rate", rate, 0.0, MAX_RATE),
         requests=int(_arguments.number("requests", requests, 0, MAX_REQUESTS, whole=True)),
         duration_s=_arguments.number("duration", duration, 0.0, MAX_DURATION_S),

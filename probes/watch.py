@@ -214,7 +214,7 @@ def _plan(
 ) -> _WatchPlan:
     from chaos_runner import ConfigurationError
 
-    watched = _arguments.pages(paths)
+    watched = _arguments.pages(paths, configuration)
     if len(watched) > MAX_WATCHED_PATHS:
         raise ConfigurationError(
             f"The watch samples every path at each tick; give it at most {MAX_WATCHED_PATHS} "

@@ -31,7 +31,7 @@ import os
 import random
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ from chaos_runner.ledger import (
     default_ledger_path,
     restorer,
 )
+from chaos_runner.pages import key_of, resolve
 from chaos_runner.target import Target
 
 __all__ = ["CRASHPOINTS", "PRESETS", "corrupt_objects", "delete_objects", "restore_objects"]
@@ -78,18 +79,41 @@ _MAX_SEED = 999_999
 _NULL_VERSION = "null"
 
 
-def _key_list(keys: str | list[str]) -> list[str]:
-    """The named keys, normalised (trimmed, no leading '/'), each once, in the order given."""
-    items = keys.split(",") if isinstance(keys, str) else list(keys)
-    normalised = (str(item).strip().lstrip("/") for item in items if item)
+def _key_list(keys: object, configuration: Mapping[str, Any] | None = None) -> list[str]:
+    """The named keys, normalised (trimmed, no leading '/'), each once, in the order given.
+
+    A page role (``"@victim"``, see :mod:`chaos_runner.pages`) names the key of its page.
+    """
+    if isinstance(keys, str):
+        items: list[object] = [item.strip() for item in keys.split(",")]
+    elif isinstance(keys, list) and all(isinstance(item, str) for item in keys):
+        items = list(keys)
+    else:
+        raise ConfigurationError(
+            "keys must be an object key, keys separated by commas, a list of keys, or a page "
+            f"role such as '@victim'; got {keys!r}."
+        )
+    named: list[str] = []
+    for item in map(str, items):
+        if item.startswith("@"):
+            named += [key_of(path) for path in resolve(item, configuration)]
+        else:
+            named.append(item)
+    normalised = (item.strip().lstrip("/") for item in named if item)
     return list(dict.fromkeys(key for key in normalised if key))
 
 
 def select_keys(
-    s3: Any, bucket: str, keys: str | list[str], prefix: str, share: float, seed: int
+    s3: Any,
+    bucket: str,
+    keys: str | list[str],
+    prefix: str,
+    share: float,
+    seed: int,
+    configuration: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """The keys a fault acts on: named keys, or a prefix, or a share of them; else index.html."""
-    named = _key_list(keys)
+    named = _key_list(keys, configuration)
     if named and (prefix or share):
         raise ConfigurationError("Give either keys, or prefix and/or share, not both.")
     if len(named) > _MAX_KEYS:
@@ -292,7 +316,7 @@ def _selection(
     target = Target.resolve(configuration)
     bucket = _target_bucket(target, str(bucket or "").strip())
     s3 = s3_client(target.region, target.endpoint_url)
-    return bucket, select_keys(s3, bucket, keys, prefix, fraction, picker)
+    return bucket, select_keys(s3, bucket, keys, prefix, fraction, picker, configuration)
 
 
 def _target_bucket(target: Target, bucket: str) -> str:
