@@ -46,10 +46,15 @@ def strict_steady_state(experiment: dict[str, Any]) -> None:
     }
 
 
+#: A bug in our code, simulated where corrupt_objects has recorded its undo (only the
+#: experiment that corrupts objects reaches it).
+BUG = {"CHAOS_CRASHPOINT": "corrupt_objects:after-ledger-open:raise"}
+
+
 def buggy_fault(experiment: dict[str, Any]) -> None:
-    """A fault argument of a type our code does not expect (an int for a key list)."""
+    """A fault whose code raises an exception it does not mean to (see BUG)."""
     experiment["method"][0]["provider"].update(
-        module="chaos_runner.faults.objects", func="corrupt_objects", arguments={"keys": 5}
+        module="chaos_runner.faults.objects", func="corrupt_objects", arguments={"keys": "@victim"}
     )
 
 
@@ -105,7 +110,7 @@ def test_exit_codes_of_real_runs_and_a_junit_file_ci_can_read(
         ["gate", str(held), str(before), str(bug), "--target", "sandbox", "--jobs", "2",
          "--junit", "junit.xml", "--json", "gate.json", "--out", "out"],
         tmp_path,
-        {**clean_env, "GITHUB_STEP_SUMMARY": str(summary)},
+        {**clean_env, **BUG, "GITHUB_STEP_SUMMARY": str(summary)},
         timeout=300,
     )  # fmt: skip
 
