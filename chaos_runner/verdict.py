@@ -6,7 +6,7 @@ its exit code, the reasons in words, what readers saw before, during and after t
 each fault injected, verified and restored, time to detect and recover, and a score. It
 is pure: no I/O, no AWS, no fault or probe imported; it reads the journal only.
 
-Outcomes and exit codes (ARCHITECTURE.md, "Exit codes")
+Outcomes and exit codes (docs/architecture.md, "Exit codes")
     ====================  ====  ==========================================================
     outcome               exit  when the journal shows
     ====================  ====  ==========================================================
@@ -155,7 +155,7 @@ _EXIT_CODES = {
     Outcome.INTERNAL_ERROR: 70,
 }
 
-#: When several outcomes apply, the first of these wins (ARCHITECTURE.md: 4, 70, 2, 3, 5, 1, 0).
+#: When several outcomes apply, the first of these wins (docs/architecture.md: 4, 70, 2, 3, 5, 1, 0).
 PRECEDENCE: tuple[Outcome, ...] = (
     Outcome.RESTORE_INCOMPLETE,
     Outcome.INTERNAL_ERROR,

@@ -1,4 +1,4 @@
-"""How the CLI speaks: one-line errors on stderr, exit codes from ARCHITECTURE.md."""
+"""How the CLI speaks: one-line errors on stderr, exit codes from docs/architecture.md."""
 
 from enum import IntEnum
 from typing import NoReturn
@@ -9,7 +9,7 @@ __all__ = ["ExitCode", "fail"]
 
 
 class ExitCode(IntEnum):
-    """The exit codes of our commands (see ARCHITECTURE.md, Contracts)."""
+    """The exit codes of our commands (see docs/architecture.md, Contracts)."""
 
     OK = 0
     DEVIATED = 1

@@ -4,7 +4,7 @@ Every ``chaos`` invocation imports this module, so it imports nothing but click 
 chaostoolkit has loaded already). Each command is a thin click command that hands its raw
 arguments to a Typer app, imported only when the command runs: Typer vendors its own click,
 so a Typer command object added straight into chaostoolkit's click group breaks ``--help``
-and usage errors (see ARCHITECTURE.md).
+and usage errors (see docs/architecture.md).
 """
 
 import importlib
