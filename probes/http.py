@@ -16,8 +16,10 @@ Load probes
 Page probes
     :func:`responses` records, for each page, the status, ``X-Cache``, ``Age``, size and
     SHA-256 of the body; :func:`expect_responses` does the same and raises ``ActivityFailed``
-    naming every page that did not answer as expected. (To watch the site through a fault
-    and its recovery, see :mod:`probes.watch`.)
+    naming every page that did not answer as expected. :func:`expect_misses` checks what
+    readers get when the edge has to ask the origin (status and least latency), and lets a
+    page the edge served from its cache pass. (To watch the site through a fault and its
+    recovery, see :mod:`probes.watch`.)
 
 Tolerances (checked against chaostoolkit-lib 1.44)
     A plain ``tolerance: true`` never matches a result dict (chaoslib compares
@@ -70,6 +72,7 @@ from typing import Any, TypedDict
 from chaoslib.exceptions import ActivityFailed
 
 from chaos_runner.activity import activity
+from chaos_runner.arguments import flag
 from probes import _arguments, _client, _loop
 from probes._arguments import StatusSpec
 from probes.load import Bounds, ErrorCounts, LatencyMs, LoadPlan, Measurement, measure
@@ -79,8 +82,10 @@ __all__ = [
     "LatencyMs",
     "Measurement",
     "PageResponse",
+    "TimedPageResponse",
     "availability",
     "bounds_held",
+    "expect_misses",
     "expect_responses",
     "latency_percentiles",
     "responses",
@@ -109,6 +114,13 @@ class PageResponse(TypedDict):
     bytes: int
     sha256: str | None
     error: str | None
+
+
+class TimedPageResponse(PageResponse):
+    """One page as served, with how long it took and whether the edge served it from cache."""
+
+    ms: float
+    from_cache: bool
 
 
 # -- probes ------------------------------------------------------------------------------
@@ -233,6 +245,77 @@ def expect_responses(
     return pages
 
 
+@activity
+def expect_misses(
+    paths: str | list[str],
+    status: int | str | list[int] | list[str] = "200-399",
+    min_ms: float = 0.0,
+    allow_cached: bool = True,
+    timeout: float = 5.0,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, TimedPageResponse]:
+    """One GET per path: fail unless every page the edge had to fetch answered as expected.
+
+    A page the edge did not serve from its cache (``X-Cache`` other than ``Hit`` or
+    ``RefreshHit``, or none, or no answer at all) is a miss: it must answer with
+    ``status`` (a status, a list, or ranges such as ``"500-599"``) after at least ``min_ms``
+    milliseconds, which is what readers get from the origin during a fault. A page the edge
+    served from its cache (a reader requested it before) tells nothing about the origin:
+    it must answer 200-399, is reported with ``from_cache: true``, and is logged; with
+    ``allow_cached: false`` it fails instead (for pages nothing can have requested before,
+    as on the sandbox). Raises ``ActivityFailed`` naming each page that did not answer as
+    expected. Each page's result is that of :func:`responses`, with ``ms`` (how long it
+    took) and ``from_cache``.
+    """
+    url = _arguments.site_url(configuration)
+    expected = _arguments.statuses("status", status)
+    floor_ms = _arguments.number("min_ms", min_ms, 0.0, MAX_TIMEOUT_S * 1000)
+    cached_passes = flag("allow_cached", allow_cached)
+    pages = _arguments.pages(paths, configuration)
+    timeout_s = _arguments.number("timeout", timeout, 0.0, MAX_TIMEOUT_S, exclusive_low=True)
+    answers = _loop.run(_fetch_each(url, pages, timeout_s))
+    timed = {
+        path: TimedPageResponse(
+            **_page(answer),
+            ms=round(answer.elapsed_s * 1000, 3),
+            from_cache=_from_cache(answer.x_cache),
+        )
+        for path, answer in zip(pages, answers, strict=True)
+    }
+    wrong: list[str] = []
+    for path, page in timed.items():
+        if page["from_cache"]:
+            if not cached_passes or page["status"] not in _arguments.DEFAULT_EXPECTED:
+                wrong.append(
+                    f"{path} answered {page['status']} from the edge cache "
+                    f"(X-Cache {page['x_cache']!r}), not from the origin"
+                )
+            else:
+                _log.info(
+                    "%s was served from the edge cache (X-Cache %r): a reader requested it "
+                    "before, so it tells nothing about the origin.",
+                    path,
+                    page["x_cache"],
+                )
+        elif page["status"] is None:
+            wrong.append(f"{path} got no answer ({page['error']})")
+        elif page["status"] not in expected or page["ms"] < floor_ms:
+            wrong.append(
+                f"{path} answered {page['status']} with X-Cache {page['x_cache']!r} in "
+                f"{page['ms']:.0f} ms"
+            )
+    if wrong:
+        wanted = f"status {_arguments.describe_statuses(expected)}"
+        if floor_ms > 0:
+            wanted += f" after at least {floor_ms:g} ms"
+        raise ActivityFailed(
+            f"Expected every page of {url} that the edge fetched from the origin to answer "
+            f"{wanted}, but {len(wrong)} did not: {'; '.join(wrong)}."
+        )
+    return timed
+
+
 def bounds_held(
     value: dict[str, Any] | None = None,
     configuration: Configuration = None,
@@ -268,6 +351,12 @@ def _page(answer: _client.Answer) -> PageResponse:
         sha256=answer.sha256,
         error=None if answer.error is None else f"{answer.error}: {answer.detail}",
     )
+
+
+def _from_cache(x_cache: str | None) -> bool:
+    """True for an answer the edge served from its cache (``Hit``, ``RefreshHit``)."""
+    label = (x_cache or "").strip().lower()
+    return label.startswith(("hit", "refreshhit"))
 
 
 def _responses(
