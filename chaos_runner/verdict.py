@@ -155,7 +155,8 @@ _EXIT_CODES = {
     Outcome.INTERNAL_ERROR: 70,
 }
 
-#: When several outcomes apply, the first of these wins (docs/architecture.md: 4, 70, 2, 3, 5, 1, 0).
+#: When several outcomes apply, the first of these wins (docs/architecture.md: 4, 70, 2, 3, 5,
+#: 1, 0).
 PRECEDENCE: tuple[Outcome, ...] = (
     Outcome.RESTORE_INCOMPLETE,
     Outcome.INTERNAL_ERROR,

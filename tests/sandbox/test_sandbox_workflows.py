@@ -245,7 +245,9 @@ def test_an_origin_link_fault_without_the_admin_url_names_the_variable(
     assert message in result.stderr
     assert "run only on the sandbox" not in result.stderr
     section = journal["chaostoolkit-cdn"]
-    assert [(p["kind"], p["message"]) for p in section["problems"]] == [("invalid", message)]
+    # the refused fault; the checks after it may fail too (nothing was injected)
+    invalid = [(p["kind"], p["message"]) for p in section["problems"] if p["kind"] == "invalid"]
+    assert invalid == [("invalid", message)]
     assert section["faults"] == []
 
 
