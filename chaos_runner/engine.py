@@ -12,9 +12,11 @@ Why a subprocess per experiment, not chaoslib's run loop in this process:
   and its log file stands beside its journal.
 
 On the sandbox each experiment gets a state directory of its own, so the sandbox control
-starts a fresh sandbox for it (same demo site, same config): results do not depend on
-order. On a real target the user's environment is passed as it is, and runs go one at a
-time (the target's lock would refuse a second one anyway).
+starts a fresh sandbox for it (same site, same config): results do not depend on order.
+The site is the demo site, or the built site ``CHAOS_SANDBOX_SITE_DIR`` names in the
+environment the runs are given (``chaos gate --site-dir`` sets it). On a real target the
+user's environment is passed as it is, and runs go one at a time (the target's lock would
+refuse a second one anyway).
 """
 
 import contextlib

@@ -22,11 +22,23 @@ from typing import Literal
 
 import aiohttp
 
-__all__ = ["ERROR_KINDS", "Answer", "ErrorKind", "classify", "fetch", "origin_marker", "session"]
+__all__ = [
+    "ERROR_KINDS",
+    "ORIGIN_HEADER",
+    "Answer",
+    "ErrorKind",
+    "classify",
+    "fetch",
+    "origin_marker",
+    "session",
+]
 
 ErrorKind = Literal["timeout", "refused", "reset", "tls", "other"]
 ERROR_KINDS: tuple[ErrorKind, ...] = ("timeout", "refused", "reset", "tls", "other")
 USER_AGENT = "chaostoolkit-cdn-probe"
+#: The S3 object metadata ``chaos-origin`` as S3 answers it and CloudFront passes it on:
+#: which origin of an origin group holds the object (``primary``, ``secondary``).
+ORIGIN_HEADER = "x-amz-meta-chaos-origin"
 
 _MARKER = re.compile(
     rb"""<meta\s+name=["']?chaos-demo-origin["']?\s+content=["']?([^"'\s>]+)""", re.IGNORECASE
@@ -56,6 +68,8 @@ class Answer:
     size: int = 0
     sha256: str | None = None
     marker: str | None = None
+    #: The ``x-amz-meta-chaos-origin`` header, if the answer had one.
+    origin_header: str | None = None
     error: ErrorKind | None = None
     detail: str = ""
 
@@ -88,6 +102,7 @@ async def fetch(
         size=len(body),
         sha256=hashlib.sha256(body).hexdigest() if digest else None,
         marker=origin_marker(body) if digest else None,
+        origin_header=received.get(ORIGIN_HEADER),
     )
 
 

@@ -3,12 +3,17 @@
 :func:`cache_statistics` GETs each of ``paths`` ``rounds`` times, one request at a time
 (so that a miss is followed by the hit it should cause, with no request collapsing), and
 reports the ``X-Cache`` labels, the hit ratio, the ``Age`` of cached answers and the
-origin marker of each page.
+origin of each page.
 
-The origin marker is the demo site's failover signal: every page carries
-``<meta name="chaos-demo-origin" content="primary">``, and a secondary origin serves
-``content="secondary"``. ``origin`` in the result is the one marker every answer carried,
-``"mixed"`` when answers disagree, and ``""`` when no answer had a marker.
+Which origin served a page (``origin`` of each page) is read from the page itself: the
+demo site's ``<meta name="chaos-demo-origin" content="primary">`` (``"secondary"`` in the
+failover bucket's copy), else the header ``x-amz-meta-chaos-origin``: the S3 object
+metadata ``chaos-origin``, which S3 answers as that header and CloudFront passes on. The
+sandbox tags every object of its buckets so (``primary``, ``secondary``), whichever site it
+serves; on a real site, tag the secondary bucket's objects (``aws s3 cp public
+s3://BUCKET-failover --recursive --metadata chaos-origin=secondary``). A cached page keeps
+the origin it was fetched from. ``origin`` in the result is the one origin every answer
+named, ``"mixed"`` when answers disagree, and ``""`` when no answer named one.
 
 The hit ratio is CloudFront's CacheHitRate: ``Hit`` and ``RefreshHit`` answers over
 ``Hit``, ``RefreshHit`` and ``Miss`` ones (errors are not cacheable); null when none.
@@ -120,20 +125,47 @@ def expect_origin(
     secrets: Secrets = None,
 ) -> CacheStatistics:
     """Like :func:`cache_statistics` (one round), but fail the activity unless every page
-    carried the ``origin`` marker (``primary`` or ``secondary``): a failover states it."""
+    named the ``origin`` (``primary`` or ``secondary``): a failover states it.
+
+    The sentence says, page by page, what came instead and what that usually means.
+    """
     statistics = cache_statistics(paths, 1, timeout, configuration, secrets)
     wrong = {
-        path: page.get("origin") or "no marker"
+        path: _why_not(page)
         for path, page in statistics["pages"].items()
         if page.get("origin") != origin
     }
     if wrong:
-        seen = "; ".join(f"{path} came from {marker}" for path, marker in wrong.items())
+        seen = "; ".join(f"{path} {why}" for path, why in wrong.items())
         raise ActivityFailed(
             f"Expected every page of {statistics['url']} to come from the {origin} origin, "
             f"but {len(wrong)} did not: {seen}."
         )
     return statistics
+
+
+def _why_not(page: PageCache) -> str:
+    """What a page that did not come from the wanted origin showed, and its usual cause."""
+    if page["error"] is not None:
+        return f"got no answer ({page['error']})"
+    origin, status, x_cache = page["origin"], page["status"], page["x_cache"] or "no X-Cache"
+    if origin and x_cache.lower().startswith(("hit", "refreshhit")):
+        return (
+            f"came from the {origin} origin out of the edge cache ({status}, {x_cache}): it "
+            "was cached before the fault, so the edge never asked an origin"
+        )
+    if origin:
+        return f"came from the {origin} origin ({status}, {x_cache})"
+    if status is not None and status >= 400:
+        return (
+            f"answered {status} ({x_cache}) from no origin: the page is not behind an "
+            "origin group, or the group's failover status codes do not include the error"
+        )
+    return (
+        f"answered {status} ({x_cache}) without naming its origin: neither the "
+        "chaos-demo-origin meta tag nor the x-amz-meta-chaos-origin header (tag the "
+        "secondary bucket's objects: aws s3 cp --metadata chaos-origin=secondary)"
+    )
 
 
 async def _sequence(
@@ -153,14 +185,14 @@ def _statistics(
     labels = Counter(a.x_cache for _, a in answers if a.x_cache is not None)
     hits = sum(n for label, n in labels.items() if label.lower().startswith(("hit", "refresh")))
     misses = sum(n for label, n in labels.items() if label.lower().startswith("miss"))
-    origins = Counter(a.marker for _, a in answers if a.marker is not None)
+    origins = Counter(o for _, a in answers if (o := _origin(a)) is not None)
     last: dict[str, PageCache] = {}
     for path, answer in answers:
         last[path] = PageCache(
             status=answer.status,
             x_cache=answer.x_cache,
             age=answer.age,
-            origin=answer.marker,
+            origin=_origin(answer),
             error=None if answer.error is None else f"{answer.error}: {answer.detail}",
         )
     return CacheStatistics(
@@ -179,6 +211,14 @@ def _statistics(
         pops=_counts(a.pop for _, a in answers if a.pop is not None),
         pages={path: last[path] for path in pages},
     )
+
+
+def _origin(answer: _client.Answer) -> str | None:
+    """The origin the page names: its meta marker, else its ``x-amz-meta-chaos-origin``."""
+    if answer.marker is not None:
+        return answer.marker
+    header = (answer.origin_header or "").strip()
+    return header or None
 
 
 def _counts(values: Any) -> dict[str, int]:

@@ -59,6 +59,16 @@ def gate(
         ),
     ] = None,
     jobs: Annotated[int, typer.Option(metavar="N", help="Experiments at once (sandbox only).")] = 1,
+    site_dir: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            help="With --target sandbox: every sandbox serves this built site (Hugo's "
+            "public/) in both buckets instead of the demo site. Default: "
+            "$CHAOS_SANDBOX_SITE_DIR, else the demo site.",
+            show_default=False,
+        ),
+    ] = None,
     junit_file: Annotated[
         Path | None, typer.Option("--junit", metavar="FILE", help="Write a JUnit XML report.")
     ] = None,
@@ -88,6 +98,13 @@ def gate(
     The Markdown summary is also appended to $GITHUB_STEP_SUMMARY when it is set.
     """
     environ, own_state = _target(target)
+    if own_state:
+        _serve_site(environ, site_dir)
+    elif site_dir is not None:
+        fail(
+            "--site-dir needs --target sandbox: a real target serves its own site.",
+            ExitCode.USAGE,
+        )
     reports = Reports(junit_file, markdown_file, json_file)
     jobs = _check_options(jobs, own_state, min_score, reports)
     experiments = _valid_experiments(paths)
@@ -153,6 +170,25 @@ def _target(target: str | None) -> tuple[dict[str, str], bool]:
             ExitCode.USAGE,
         )
     return dict(os.environ), False
+
+
+def _serve_site(environ: dict[str, str], site_dir: Path | None) -> None:
+    """Point the runs' sandboxes at the built site (checked first: exit 2), and say which."""
+    from chaos_runner.sandbox.site_dir import SITE_DIR_VARIABLE, check_site_dir
+
+    named = environ.get(SITE_DIR_VARIABLE, "").strip()
+    if site_dir is None and not named:
+        typer.echo("Site: the demo site.")
+        return
+    try:
+        if site_dir is not None:
+            checked = check_site_dir(site_dir, "--site-dir")
+        else:
+            checked = check_site_dir(Path(named), SITE_DIR_VARIABLE)
+    except ConfigurationError as error:
+        fail(f"{error} Nothing was run.", ExitCode.USAGE)
+    environ[SITE_DIR_VARIABLE] = str(checked)
+    typer.echo(f"Site: {checked} (every sandbox serves it in both buckets).")
 
 
 def _valid_experiments(paths: list[str]) -> list[Path]:

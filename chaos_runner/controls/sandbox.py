@@ -9,6 +9,12 @@ that is gone, and the run stops before the experiment (before the safety control
 the target's lock), with one sentence naming the variable and how to clear it; the journal
 records the problem as ``invalid`` (nothing was injected).
 
+The sandbox it starts serves the demo site, or the built site named by
+``CHAOS_SANDBOX_SITE_DIR`` (Hugo's ``public/``: a directory with an ``index.html``, checked
+before it starts; ``chaos gate --target sandbox --site-dir DIR`` sets it for its runs). A
+sandbox already running is used only if it serves that same site; otherwise the run stops
+before the experiment, as ``invalid``, saying which site it serves.
+
 Declare it first among the experiment's controls::
 
     controls:
@@ -20,11 +26,12 @@ import logging
 import os
 import socket
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from chaos_runner import run
-from chaos_runner._errors import ChaosRunnerError
+from chaos_runner._errors import ChaosRunnerError, ConfigurationError
 from chaos_runner.run import ProblemKind
 from chaos_runner.target import Target, configured_value, is_loopback_url, target_variables_set
 
@@ -64,16 +71,23 @@ def configure_control(
 
     state_file = default_state_file()
     try:
+        site_dir = _site_dir()
         info = find_running(state_file)
         if info is not None:
+            _check_serves(info.site_dir, site_dir, info.pid)
             logger.info(
                 f"No CHAOS_* target set: using the sandbox already running (pid {info.pid})."
             )
         else:
             logger.info("No CHAOS_* target set: starting the local sandbox for this run...")
-            info = detach(SandboxSettings(), state_file, default_state_dir() / "sandbox.log")
+            wanted = SandboxSettings(site_dir=site_dir)
+            info = detach(wanted, state_file, default_state_dir() / "sandbox.log")
             current.started_sandbox = state_file
             logger.info(f"Sandbox started in {info.startup_seconds:.2f} s (pid {info.pid}).")
+    except ConfigurationError as error:
+        current.record(ProblemKind.INVALID, _CONTROL, f"{error} Nothing was injected.")
+        logger.error(str(error))
+        return
     except ChaosRunnerError as error:
         current.record(ProblemKind.ABORTED, _CONTROL, f"The sandbox could not start: {error}")
         logger.error(f"The sandbox could not start: {error}")
@@ -85,6 +99,28 @@ def configure_control(
         configuration["site_url"] = info.edge_url
         configuration["distribution_id"] = info.distribution_id
         configuration["origin_bucket"] = info.bucket
+
+
+def _site_dir() -> Path | None:
+    """The built site named by ``CHAOS_SANDBOX_SITE_DIR`` (checked), or None: the demo."""
+    from chaos_runner.sandbox.site_dir import SITE_DIR_VARIABLE, check_site_dir
+
+    named = os.environ.get(SITE_DIR_VARIABLE, "").strip()
+    return check_site_dir(Path(named), SITE_DIR_VARIABLE) if named else None
+
+
+def _check_serves(serving: str, wanted: Path | None, pid: int) -> None:
+    """ConfigurationError when the running sandbox serves another site than ``wanted``."""
+    from chaos_runner.sandbox.site_dir import SITE_DIR_VARIABLE
+
+    if wanted is None or (serving and Path(serving).resolve() == wanted.resolve()):
+        return
+    raise ConfigurationError(
+        f"The sandbox already running from this directory (pid {pid}) serves "
+        f"{serving or 'the demo site'}, not {SITE_DIR_VARIABLE}={wanted}: stop it with "
+        "`chaos sandbox down` (the run then starts one serving that site), or unset "
+        f"{SITE_DIR_VARIABLE} to use it."
+    )
 
 
 def _gone_sandbox(configuration: Mapping[str, Any] | None) -> str:

@@ -15,6 +15,12 @@ origins are website endpoints (custom origins), where a 404 is a page that is mi
 both copies and a 403 is the bucket policy refusing reads, a mistake the origin-outage
 experiment wants to see rather than have masked. A team whose origin is an S3 REST
 endpoint, where a missing object answers 403, would add 403 and 404.
+
+Which origin served a page is also in its S3 metadata, so that a site without the meta tag
+(``--site-dir``) tells it too: the sandbox uploads every object of the main bucket with
+``chaos-origin: primary`` and of the failover bucket with ``chaos-origin: secondary``
+(:data:`ORIGIN_METADATA`); the website endpoint answers it as ``x-amz-meta-chaos-origin``,
+and the edge passes it to viewers as CloudFront does.
 """
 
 import json
@@ -30,6 +36,7 @@ __all__ = [
     "FAILOVER_STATUS_CODES",
     "ORIGIN_GROUP_ID",
     "ORIGIN_ID",
+    "ORIGIN_METADATA",
     "REGION",
     "demo_distribution_config",
     "public_read_policy",
@@ -45,6 +52,9 @@ FAILOVER_ORIGIN_ID = "s3-website-failover"
 ORIGIN_GROUP_ID = "s3-website-group"
 FAILOVER_PATH_PATTERN = "/posts/*"
 FAILOVER_STATUS_CODES = (500, 502, 503, 504)
+#: The user metadata naming an object's origin (header ``x-amz-meta-chaos-origin``; the
+#: probes read that header, see ``probes._client.ORIGIN_HEADER``).
+ORIGIN_METADATA = "chaos-origin"
 
 
 def website_domain(bucket: str, region: str = REGION) -> str:

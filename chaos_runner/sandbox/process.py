@@ -136,7 +136,7 @@ def detach(settings: SandboxSettings, state_file: Path, log_file: Path) -> Sandb
         "--state-file", str(state_file.absolute()),
     ]  # fmt: skip
     if settings.site_dir is not None:
-        command += ["--site-dir", str(settings.site_dir)]
+        command += ["--site-dir", str(settings.site_dir.absolute())]
     if settings.distribution_id is not None:
         command += ["--distribution-id", settings.distribution_id]
     with log_file.open("ab") as log:

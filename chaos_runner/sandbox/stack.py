@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chaos_runner._errors import SandboxError
+from chaos_runner._errors import ConfigurationError, SandboxError
 from chaos_runner.aws import cloudfront_client, s3_client
 from chaos_runner.sandbox import demo
 from chaos_runner.sandbox.controlplane import (
@@ -26,6 +26,7 @@ from chaos_runner.sandbox.controlplane import (
     assign_distribution_id,
     listen_to_cloudfront,
 )
+from chaos_runner.sandbox.site_dir import check_site_dir
 from chaos_runner.sandbox.state import DISTRIBUTION_ID, SandboxInfo
 
 if TYPE_CHECKING:
@@ -58,8 +59,10 @@ class SandboxSettings:
     """How to start the sandbox. Port 0 picks a free port.
 
     POP ``n`` (from 2) listens on ``edge_port + n - 1`` when ``edge_port`` is set, else on a
-    free port. ``site_dir`` replaces the demo site in both buckets. ``distribution_id``
-    (``E`` and 13 of ``[0-9A-Z]``) is the demo distribution's id; None: moto draws one.
+    free port. ``site_dir`` (a built site, see :mod:`chaos_runner.sandbox.site_dir`) replaces
+    the demo site in both buckets, each object tagged with the origin it is in.
+    ``distribution_id`` (``E`` and 13 of ``[0-9A-Z]``) is the demo distribution's id; None:
+    moto draws one.
     """
 
     host: str = "127.0.0.1"
@@ -72,13 +75,27 @@ class SandboxSettings:
     distribution_id: str | None = None
 
 
-def upload_site(s3: "S3Client", bucket: str, site_dir: Path) -> int:
-    """Upload every file below ``site_dir`` as ``aws s3 cp --recursive`` would; return the count."""
+def upload_site(s3: "S3Client", bucket: str, site_dir: Path, origin: str = "") -> int:
+    """Upload every file below ``site_dir`` as ``aws s3 cp --recursive`` would; return the count.
+
+    ``origin`` (``primary``, ``secondary``) is written as the objects' metadata
+    ``chaos-origin`` (:data:`demo.ORIGIN_METADATA`), as ``aws s3 cp --metadata
+    chaos-origin=secondary`` would: S3 answers it as the header ``x-amz-meta-chaos-origin``,
+    CloudFront passes it to viewers, and ``probes.cache`` reads which origin of an origin
+    group served a page from it on a site without the demo's meta marker.
+    """
+    metadata = {demo.ORIGIN_METADATA: origin} if origin else {}
     count = 0
     for path in sorted(p for p in site_dir.rglob("*") if p.is_file()):
         key = path.relative_to(site_dir).as_posix()
         content_type = mimetypes.guess_type(path.name)[0] or "binary/octet-stream"
-        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), ContentType=content_type)
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=path.read_bytes(),
+            ContentType=content_type,
+            Metadata=metadata,
+        )
         count += 1
     return count
 
@@ -126,6 +143,11 @@ class SandboxStack:
     async def start(self) -> SandboxInfo:
         """Start everything; on any failure, stop what was started and raise SandboxError."""
         began = time.monotonic()
+        if self.settings.site_dir is not None:
+            try:  # before anything starts, so nothing needs stopping
+                check_site_dir(self.settings.site_dir)
+            except ConfigurationError as error:
+                raise SandboxError(str(error)) from None
         try:
             return await self._start(began)
         except BaseException:
@@ -206,6 +228,7 @@ class SandboxStack:
             admin_url=f"http://{host}:{admin_port}",
             failover_bucket=demo.FAILOVER_BUCKET,
             propagation_delay=settings.propagation_delay,
+            site_dir=str(settings.site_dir.absolute()) if settings.site_dir else "",
         )
         return self.info
 
@@ -229,15 +252,23 @@ class SandboxStack:
         return await self._serve(admin.app(), self.settings.admin_port, "admin API", "--admin-port")
 
     def _seed(self, endpoint: str) -> str:
-        """Create the demo buckets, sites, policies and distribution; return its id."""
+        """Create the demo buckets, sites, policies and distribution; return its id.
+
+        Each bucket's objects say which origin of the group they are in (``primary``,
+        ``secondary``) in their metadata, whichever site the sandbox serves.
+        """
         s3 = s3_client(demo.REGION, endpoint)
         sites = (
-            (demo.BUCKET, self.settings.site_dir or demo.site_root()),
-            (demo.FAILOVER_BUCKET, self.settings.site_dir or demo.site_root("secondary")),
+            (demo.BUCKET, self.settings.site_dir or demo.site_root(), "primary"),
+            (
+                demo.FAILOVER_BUCKET,
+                self.settings.site_dir or demo.site_root("secondary"),
+                "secondary",
+            ),
         )
-        for bucket, site in sites:
+        for bucket, site, origin in sites:
             s3.create_bucket(Bucket=bucket)
-            upload_site(s3, bucket, site)
+            upload_site(s3, bucket, site, origin)
             s3.put_bucket_website(
                 Bucket=bucket,
                 WebsiteConfiguration={

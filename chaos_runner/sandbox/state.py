@@ -98,6 +98,8 @@ class SandboxInfo:
     failover_bucket: str = ""
     #: Seconds between a CloudFront API change and its effect at the edge (at start).
     propagation_delay: float = 0.0
+    #: The built site it serves in both buckets (absolute); empty: the demo site.
+    site_dir: str = ""
 
     def environment(self) -> dict[str, str]:
         """The variables that make boto3, the AWS CLI, hugo deploy and our probes use it."""
@@ -154,6 +156,7 @@ class SandboxInfo:
         if len(self.pop_urls) > 1:
             pops = ", ".join(f"{name} {url}" for name, url in self.pop_urls.items())
             lines.append(f"POPs:         {pops} (or header X-Chaos-Pop: <name>)")
+        lines.append(f"site files:   {self.site_dir or 'the demo site'}")
         lines.append(f"propagation:  {_seconds(self.propagation_delay)} per CloudFront change")
         if self.admin_url:
             lines.append(f"admin API:    {self.admin_url} (origin link faults)")

@@ -65,7 +65,7 @@ def put_the_demo_site_back(sandbox: SandboxInfo) -> None:
         aws_access_key_id=SANDBOX_ACCESS_KEY,
         aws_secret_access_key=SANDBOX_SECRET_KEY,
     )
-    upload_site(s3, sandbox.bucket, site_root())
+    upload_site(s3, sandbox.bucket, site_root(), "primary")
     boto3.client(
         "cloudfront",
         endpoint_url=sandbox.aws_endpoint_url,
