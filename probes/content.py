@@ -37,7 +37,7 @@ from urllib.parse import quote
 from chaos_runner import ConfigurationError
 from chaos_runner.activity import activity
 from chaos_runner.aws import aws_errors, s3_client
-from chaos_runner.pages import key_of
+from chaos_runner.pages import key_of, path_of
 from chaos_runner.target import Target
 from probes import _arguments, _client, _loop
 
@@ -224,9 +224,8 @@ def _chosen(
 
 
 def _path_of(key: str) -> str:
-    if key == "index.html" or key.endswith("/index.html"):
-        key = key.removesuffix("index.html")
-    return "/" + quote(key)
+    """The URL path that serves ``key``, quoted for the request line."""
+    return quote(path_of(key))
 
 
 # -- what the edge serves ------------------------------------------------------------------
