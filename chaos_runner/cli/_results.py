@@ -2,13 +2,15 @@
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import typer
 
 from chaos_runner.cli._output import ExitCode, fail
-from chaos_runner.report import ExperimentResult, gate_outcome, gate_score, junit, markdown
+from chaos_runner.report import ExperimentResult, gate_outcome, gate_score, html, junit, markdown
+from chaos_runner.report.html import RunDetails
 from chaos_runner.verdict import Outcome, Phase, format_availability, format_ms, worst
 
 __all__ = ["Reports", "check_writable", "overall_outcome", "summary_table", "write_reports"]
@@ -20,6 +22,17 @@ class Reports(NamedTuple):
     junit: Path | None
     markdown: Path | None
     json: Path | None
+    html: Path | None = None
+
+    def options(self) -> list[tuple[str, Path | None]]:
+        """Each report's option (``--junit``...) and path."""
+        return list(zip(("--junit", "--markdown", "--json", "--html"), self, strict=True))
+
+    def check_writable(self) -> None:
+        """:func:`check_writable` for each report asked for (exit 2 on the first bad one)."""
+        for option, path in self.options():
+            if path is not None:
+                check_writable(option, path)
 
 
 def check_writable(option: str, path: Path) -> None:
@@ -124,8 +137,13 @@ def write_reports(
     outcome: Outcome,
     reports: Reports,
     suite: str,
+    details: Sequence[RunDetails | None] = (),
 ) -> None:
-    """Write the reports asked for; append the Markdown to $GITHUB_STEP_SUMMARY when set."""
+    """Write the reports asked for; append the Markdown to $GITHUB_STEP_SUMMARY when set.
+
+    ``details`` (the journals in memory, and their logs, in the order of ``results``) feed
+    the HTML report's timelines; without them it shows the verdicts only.
+    """
     text = markdown.render(results, outcome=outcome)
     try:
         if reports.junit is not None:
@@ -135,6 +153,10 @@ def write_reports(
         if reports.json is not None:
             document = _json(results, journals, outcome)
             reports.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        if reports.html is not None:
+            overview = suite == "chaos gate" or len(results) > 1
+            title = f"{suite}: resilience verdict"
+            html.write(reports.html, results, details, title, outcome, overview)
     except OSError as error:
         fail(f"{error.filename}: cannot be written ({error.strerror or error}).", ExitCode.USAGE)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")

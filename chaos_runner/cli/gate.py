@@ -19,7 +19,6 @@ from chaos_runner.cli._progress import Board
 from chaos_runner.cli._progress import board as progress_board
 from chaos_runner.cli._results import (
     Reports,
-    check_writable,
     overall_outcome,
     summary_table,
     write_reports,
@@ -33,6 +32,8 @@ from chaos_runner.engine import (
     validate,
 )
 from chaos_runner.report import ExperimentResult
+from chaos_runner.report.html import RunDetails
+from chaos_runner.report.logs import LogExcerpt, read_log_file
 from chaos_runner.run import SECTION
 from chaos_runner.target import TARGET_VARIABLES, target_variables_set
 from chaos_runner.verdict import Outcome, Verdict, judge, worst
@@ -78,6 +79,10 @@ def gate(
     json_file: Annotated[
         Path | None, typer.Option("--json", metavar="FILE", help="Write the verdicts as JSON.")
     ] = None,
+    html_file: Annotated[
+        Path | None,
+        typer.Option("--html", metavar="FILE", help="Write a self-contained HTML report."),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(metavar="DIR", help="Keep each experiment's journal and log here."),
@@ -105,12 +110,15 @@ def gate(
             "--site-dir needs --target sandbox: a real target serves its own site.",
             ExitCode.USAGE,
         )
-    reports = Reports(junit_file, markdown_file, json_file)
+    reports = Reports(junit_file, markdown_file, json_file, html_file)
     jobs = _check_options(jobs, own_state, min_score, reports)
     experiments = _valid_experiments(paths)
     directory = out or Path(tempfile.mkdtemp(prefix="chaos-gate-"))
+    logs: dict[Path, LogExcerpt | None] = {}
     try:
         runs, interrupted = _run_all(experiments, directory, environ, own_state, jobs, fail_fast)
+        if html_file is not None:  # read before a temporary directory is removed
+            logs = {path: read_log_file(run.log_path) for path, run in runs.items()}
     finally:
         if out is None:
             shutil.rmtree(directory, ignore_errors=True)
@@ -124,7 +132,8 @@ def gate(
         typer.echo("The gate was interrupted: experiments not started are reported as skipped.")
         outcome = worst([outcome, Outcome.ABORTED])
     journals = [runs[p].journal_path if p in runs else p for p in experiments]
-    write_reports(results, journals, outcome, reports, "chaos gate")
+    details = [RunDetails(runs[p].journal, logs.get(p)) if p in runs else None for p in experiments]
+    write_reports(results, journals, outcome, reports, "chaos gate", details)
     if out is not None:
         typer.echo(f"Journals and logs: {out}")
     typer.echo(f"Gate: {outcome} (exit {outcome.exit_code})")
@@ -138,9 +147,7 @@ def _check_options(jobs: int, own_state: bool, min_score: int | None, reports: R
         fail(f"--jobs must be from 1 to 32; got {jobs}.", ExitCode.USAGE)
     if min_score is not None and not 0 <= min_score <= 100:
         fail(f"--min-score must be from 0 to 100; got {min_score}.", ExitCode.USAGE)
-    for option, path in zip(("--junit", "--markdown", "--json"), reports, strict=True):
-        if path is not None:
-            check_writable(option, path)
+    reports.check_writable()
     if not own_state and jobs > 1:
         typer.echo("A real target takes one run at a time (its lock): --jobs 1.")
         return 1

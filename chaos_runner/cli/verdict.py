@@ -1,8 +1,9 @@
 """``chaos verdict JOURNAL...``: judge run journals, write the reports, exit by the contract."""
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import typer
 
@@ -10,12 +11,13 @@ from chaos_runner._errors import ConfigurationError
 from chaos_runner.cli._output import ExitCode, fail
 from chaos_runner.cli._results import (
     Reports,
-    check_writable,
     overall_outcome,
     summary_table,
     write_reports,
 )
 from chaos_runner.report import ExperimentResult
+from chaos_runner.report.html import RunDetails
+from chaos_runner.report.logs import read_log
 from chaos_runner.verdict import (
     Verdict,
     judge,
@@ -48,6 +50,14 @@ def verdict(
         Path | None,
         typer.Option("--json", metavar="FILE", help="Write the verdicts as JSON."),
     ] = None,
+    html_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            metavar="FILE",
+            help="Write a self-contained HTML report (one page for all the journals).",
+        ),
+    ] = None,
     min_score: Annotated[
         int | None,
         typer.Option(
@@ -63,28 +73,26 @@ def verdict(
     4 restore incomplete, 5 aborted, 70 internal error.
     Across journals, the first of 4, 70, 2, 3, 5, 1, 0 wins.
 
-    The Markdown report is also appended to $GITHUB_STEP_SUMMARY when it is set.
+    The Markdown report is also appended to $GITHUB_STEP_SUMMARY when it is set. The HTML
+    report shows the lines that matter of a run's log when it lies beside the journal
+    (chaos.log, as `chaos gate --out` keeps it, or chaostoolkit.log).
     """
     if min_score is not None and not 0 <= min_score <= 100:
         fail(f"--min-score must be from 0 to 100; got {min_score}.", ExitCode.USAGE)
-    for option, path in (
-        ("--junit", junit_file),
-        ("--markdown", markdown_file),
-        ("--json", json_file),
-    ):
-        if path is not None:
-            check_writable(option, path)
+    reports = Reports(junit_file, markdown_file, json_file, html_file)
+    reports.check_writable()
     journals = journal
     results = []
+    details = []
     for path in journals:
         result = _judged(path)
         typer.echo(f"{path} ({result.name}):\n{result.verdict.summary()}\n")
-        results.append(ExperimentResult(*result))
+        results.append(ExperimentResult(result.name, result.verdict, result.seconds))
+        if html_file is not None:
+            details.append(RunDetails(result.journal, read_log(path, _title(result.journal))))
     typer.echo(summary_table(results))
     outcome = overall_outcome(results, min_score)
-    write_reports(
-        results, journals, outcome, Reports(junit_file, markdown_file, json_file), "chaos verdict"
-    )
+    write_reports(results, journals, outcome, reports, "chaos verdict", details)
     typer.echo(f"Overall: {outcome} (exit {outcome.exit_code})")
     if outcome.exit_code:
         raise typer.Exit(outcome.exit_code)
@@ -94,6 +102,13 @@ class _Judged(NamedTuple):
     name: str
     verdict: Verdict
     seconds: float
+    journal: Mapping[str, Any]
+
+
+def _title(journal: Mapping[str, Any]) -> str | None:
+    experiment = journal.get("experiment")
+    title = experiment.get("title") if isinstance(experiment, Mapping) else None
+    return title if isinstance(title, str) else None
 
 
 def _judged(path: Path) -> _Judged:
@@ -119,7 +134,7 @@ def _judged(path: Path) -> _Judged:
     except ConfigurationError as error:
         fail(f"{path}: {error}", ExitCode.USAGE)
     name = path.stem if path.stem != _DEFAULT_JOURNAL_STEM else judged.experiment
-    return _Judged(name, judged, judged.duration_s or 0.0)
+    return _Judged(name, judged, judged.duration_s or 0.0, journal)
 
 
 def _json_problem(error: Exception) -> str:

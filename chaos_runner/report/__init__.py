@@ -1,9 +1,11 @@
-"""Renderers of verdicts: JUnit XML (:mod:`.junit`), GitHub-flavoured Markdown (:mod:`.markdown`).
+"""Renderers of verdicts: JUnit XML (:mod:`.junit`), GitHub-flavoured Markdown (:mod:`.markdown`),
+a self-contained HTML page (:mod:`.html`, with :mod:`.svg`, :mod:`.journal` and :mod:`.logs`).
 
-Both take the same input: one :class:`ExperimentResult` per experiment, in the order they
+All take the same input: one :class:`ExperimentResult` per experiment, in the order they
 ran, with ``verdict`` None for an experiment that was not run (a gate that stopped at the
-first failure). Plain ``(name, verdict, seconds)`` tuples work too. They read verdicts
-only (:mod:`chaos_runner.verdict`), never a journal or the world.
+first failure). Plain ``(name, verdict, seconds)`` tuples work too. JUnit and Markdown read
+verdicts only (:mod:`chaos_runner.verdict`), never a journal or the world; the HTML page
+also reads the journals (given in memory) and the runs' logs, for their timelines.
 """
 
 from collections.abc import Sequence
