@@ -224,7 +224,8 @@ def test_the_sandbox_origin_latency_fault_is_reported(
     assert slow["x_cache"] == {"Miss from cloudfront": 20}
     injected = slow["p50_ms"] - quick["p50_ms"]
     assert 95.0 <= injected <= 110.0, (quick["latency_ms"], slow["latency_ms"])
-    assert 100.0 <= slow["p50_ms"] <= slow["p99_ms"] <= 100.0 + quick["p99_ms"] + 30.0
+    # p50, not p99: with 20 requests p99 is the slowest one, which a busy CI machine delays
+    assert 100.0 <= slow["p50_ms"] <= slow["p99_ms"]
 
 
 # -- content -------------------------------------------------------------------------------

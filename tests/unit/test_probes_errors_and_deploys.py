@@ -286,7 +286,9 @@ def test_a_page_not_back_within_max_wait_fails_in_bounded_time(fake: Fake) -> No
 
 def test_another_error_first_is_not_the_linger_of_the_status(fake: Fake) -> None:
     fake.error_ttls = {404: 0}
-    fake.pages["/denied/"] = Page(403, b"denied", "Error from cloudfront", time.monotonic() + 0.2)
+    # back after 1.5 s: the first GET comes after the probe reads the distribution's config,
+    # which takes a few hundred ms with a cold boto3 (a shorter wait made this order-dependent)
+    fake.pages["/denied/"] = Page(403, b"denied", "Error from cloudfront", time.monotonic() + 1.5)
 
     with pytest.raises(ActivityFailed, match=r"/denied/ first answered 403, not 404"):
         errors.error_linger("/denied/", interval=0.05, configuration=fake.configuration)
