@@ -124,6 +124,12 @@ class RunContext:
     lock: Releasable | None = None
     problems: list[Problem] = field(default_factory=list)
     method_over: threading.Event = field(default_factory=threading.Event)
+    #: Set on the first SIGINT/SIGTERM: no activity starts and no pause goes on after it.
+    interrupted: threading.Event = field(default_factory=threading.Event)
+    #: The ``pauses.after`` of activities in progress, taken over by the safety control.
+    held_pauses: dict[int, object] = field(default_factory=dict)
+    #: The rollbacks have begun: they run even after an interruption.
+    rolling_back: bool = False
     last_foreground: str | None = None
     environment: dict[str, str | None] = field(default_factory=dict)
     #: The state file of a sandbox started for this run (the sandbox control stops it).

@@ -125,6 +125,7 @@ def _chain_interruptions(current: run.RunContext) -> None:
         _previous_handlers.setdefault(sig, handler)
 
         def chained(signum: int, frame: FrameType | None, handler: Any = handler) -> None:
+            current.interrupted.set()
             current.method_over.set()
             _hold_signals()
             if callable(handler):
@@ -136,15 +137,74 @@ def _chain_interruptions(current: run.RunContext) -> None:
         signal.signal(sig, chained)
 
 
-def after_activity_control(context: dict[str, Any], state: Any = None, **kwargs: Any) -> None:
-    """Once the method's last foreground activity has ended, tell the background probes."""
+def before_activity_control(context: dict[str, Any], **kwargs: Any) -> None:
+    """After a Ctrl-C or SIGTERM no activity starts; an activity's pause-after is ours.
+
+    chaoslib sleeps an activity's ``pauses.after`` in a ``finally``: even when the activity
+    was interrupted, a Ctrl-C during a fault with ``after: 60`` waited the whole minute before
+    the restore. This control takes the pause out of the activity before chaoslib reads it
+    and waits it out in :func:`after_activity_control`, where an interruption cuts it short.
+    An activity that swallowed the interruption (chaoslib turns any exception of an activity
+    of another extension into a failure) does not let the method go on either.
+    """
+    from chaoslib.exceptions import InterruptExecution
+
     current = run.current()
-    if (
-        current is not None
-        and context.get("name") == current.last_foreground
-        and not context.get("background")
-    ):
+    if current is None:
+        return
+    if current.interrupted.is_set() and not current.rolling_back:
+        raise InterruptExecution("The run was interrupted (SIGINT/SIGTERM); no activity starts.")
+    pauses = context.get("pauses")
+    if isinstance(pauses, dict) and "after" in pauses:
+        current.held_pauses[id(context)] = pauses.pop("after")
+
+
+def before_rollback_control(context: Any, **kwargs: Any) -> None:
+    """The rollbacks run whatever happened before them."""
+    current = run.current()
+    if current is not None:
+        current.rolling_back = True
+
+
+def after_activity_control(
+    context: dict[str, Any],
+    state: Any = None,
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> None:
+    """Wait out the activity's pause-after (cut short by an interruption); once the method's
+    last foreground activity has ended, tell the background probes."""
+    current = run.current()
+    if current is None:
+        return
+    _pause_after(current, context, configuration, secrets)
+    if context.get("name") == current.last_foreground and not context.get("background"):
         current.method_over.set()
+
+
+def _pause_after(
+    current: run.RunContext,
+    context: dict[str, Any],
+    configuration: dict[str, Any] | None,
+    secrets: dict[str, Any] | None,
+) -> None:
+    held = current.held_pauses.pop(id(context), None)
+    if held is None:
+        return
+    pauses = context.get("pauses")
+    if isinstance(pauses, dict):
+        pauses["after"] = held  # the journal shows the activity as declared
+    from chaoslib import substitute
+
+    try:
+        seconds = float(substitute(held, configuration or {}, secrets or {}))
+    except (TypeError, ValueError):
+        logger.warning(f"The pause after {context.get('name')!r} is not a number: {held!r}.")
+        return
+    if seconds > 0 and not current.interrupted.is_set():
+        logger.info(f"Pausing after activity for {seconds:g}s (a Ctrl-C ends the pause)...")
+        current.interrupted.wait(seconds)
 
 
 def after_method_control(context: dict[str, Any], state: Any = None, **kwargs: Any) -> None:

@@ -160,6 +160,50 @@ def test_sigterm_during_the_method_still_restores(
     assert pid_alive(detached_sandbox["pid"])  # a sandbox the run did not start is left up
 
 
+def test_sigterm_inside_an_activity_ends_its_pause_and_starts_nothing_more(
+    tmp_path: Path, clean_env: dict[str, str], detached_sandbox: dict[str, Any]
+) -> None:
+    """chaoslib sleeps an activity's pause-after even when the activity was interrupted, and
+    turns an interruption inside another extension's activity into a plain failure: a
+    SIGTERM there used to wait out the pause, then run the next fault."""
+    experiment = yaml.safe_load(slow_outage(tmp_path).read_text())
+    sleeper = {  # another extension's action: 20 s of work, then a pause of 60 s
+        "type": "action",
+        "name": "a-long-step",
+        "provider": {"type": "python", "module": "subprocess", "func": "call",
+                     "arguments": {"args": ["sleep", "20"]}},
+        "pauses": {"after": 60},
+    }  # fmt: skip
+    experiment["method"].insert(0, sleeper)  # before the fault: the fault must never run
+    path = tmp_path / "long-step.yaml"
+    path.write_text(yaml.safe_dump(experiment))
+    run = subprocess.Popen(
+        [*CHAOS, "run", str(path), "--journal-path", str(tmp_path / "journal.json")],
+        cwd=tmp_path, env=clean_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    assert run.stderr is not None
+    seen = []
+    for line in run.stderr:  # the log says when the step starts
+        seen.append(line)
+        if "Action: a-long-step" in line:
+            break
+    assert "Action: a-long-step" in seen[-1], "".join(seen)[-3000:]
+    time.sleep(0.5)  # inside the 20 s step now
+
+    began = time.monotonic()
+    run.send_signal(signal.SIGTERM)
+    _, stderr = run.communicate(timeout=30)
+
+    assert time.monotonic() - began < 15, stderr  # neither the 20 s step nor the 60 s pause
+    journal = json.loads((tmp_path / "journal.json").read_text())
+    assert journal["status"] == "interrupted"
+    assert [r["activity"]["name"] for r in journal["run"] if not r["activity"].get("background")] \
+        == ["a-long-step"]  # fmt: skip
+    assert journal["chaostoolkit-cdn"]["faults"] == []  # the fault after it never ran
+    assert journal["run"][0]["activity"]["pauses"] == {"after": 60}  # recorded as declared
+
+
 def test_after_sigkill_the_next_run_refuses_and_chaos_rollback_restores(
     tmp_path: Path, clean_env: dict[str, str], detached_sandbox: dict[str, Any]
 ) -> None:
