@@ -23,9 +23,13 @@ def chromium() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Headless chromium for the session."""
+    """Headless chromium for one test module.
+
+    Not for the session: Playwright's sync API keeps an event loop running in the main
+    thread while it is open, and every later test that calls ``asyncio.run`` would fail.
+    """
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
         yield launched
