@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -37,6 +37,9 @@ from chaos_runner.report.logs import LogExcerpt, read_log_file
 from chaos_runner.run import SECTION
 from chaos_runner.target import TARGET_VARIABLES, target_variables_set
 from chaos_runner.verdict import Outcome, Verdict, judge, worst
+
+if TYPE_CHECKING:
+    from chaos_runner.metrics import GateMetrics
 
 __all__ = ["app"]
 
@@ -94,6 +97,15 @@ def gate(
     fail_fast: Annotated[
         bool, typer.Option(help="Start no experiment after the first that does not hold.")
     ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            metavar="PORT",
+            help="Serve the gate's metrics at http://127.0.0.1:PORT/metrics while it runs "
+            "(0: a free port).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run every experiment and fail the pipeline when the site does not hold under faults.
 
@@ -115,8 +127,15 @@ def gate(
     experiments = _valid_experiments(paths)
     directory = out or Path(tempfile.mkdtemp(prefix="chaos-gate-"))
     logs: dict[Path, LogExcerpt | None] = {}
+    if metrics_port is not None and not 0 <= metrics_port <= 65535:
+        fail(f"--metrics-port must be from 0 to 65535; got {metrics_port}.", ExitCode.USAGE)
+    if (metrics_port is not None or jobs > 1) and environ.pop("CHAOS_METRICS_PORT", ""):
+        typer.echo("CHAOS_METRICS_PORT is not passed to the runs: they would share one port.")
     try:
-        runs, interrupted = _run_all(experiments, directory, environ, own_state, jobs, fail_fast)
+        with _gate_metrics(metrics_port) as gate_metrics:
+            runs, interrupted = _run_all(
+                experiments, directory, environ, own_state, jobs, fail_fast, gate_metrics
+            )
         if html_file is not None:  # read before a temporary directory is removed
             logs = {path: read_log_file(run.log_path) for path, run in runs.items()}
     finally:
@@ -212,6 +231,21 @@ def _valid_experiments(paths: list[str]) -> list[Path]:
     return experiments
 
 
+@contextlib.contextmanager
+def _gate_metrics(port: int | None) -> Iterator["GateMetrics"]:
+    """The gate's own metrics, served on ``port`` while it runs (exit 2 if it is taken)."""
+    from chaos_runner.metrics import serving
+
+    with contextlib.ExitStack() as stack:
+        try:
+            metrics = stack.enter_context(serving(port))
+        except ConfigurationError as error:
+            fail(f"{error} Nothing was run.", ExitCode.USAGE)
+        if metrics.url:
+            typer.echo(f"Metrics: {metrics.url}")
+        yield metrics
+
+
 def _run_all(
     experiments: list[Path],
     directory: Path,
@@ -219,6 +253,7 @@ def _run_all(
     own_state: bool,
     jobs: int,
     fail_fast: bool,
+    metrics: "GateMetrics",
 ) -> tuple[dict[Path, ExperimentRun], bool]:
     """Every run, by path (those not run are missing), and whether the gate was interrupted.
 
@@ -229,15 +264,18 @@ def _run_all(
     stopped = threading.Event()
     interrupted = False
     runs: dict[Path, ExperimentRun] = {}
+    metrics.planned(len(experiments))
 
     def one(index: int, path: Path, board: Board) -> None:
         if stopped.is_set():
             return
         board.step(path.stem, "starting")
+        metrics.started(path.stem)
         where = directory / f"{index:02d}-{path.stem}"
         run = run_experiment(path, where, environ, own_state, board.step)
         runs[path] = run
         verdict = _verdict(path, run, own_state)
+        metrics.finished(run.name, verdict)
         board.finished(
             run.name,
             verdict.exit_code == 0,

@@ -6,7 +6,18 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "chaos_runner"
-LOW = ["_errors", "arguments", "aws", "ledger", "run", "target", "verdict", "waiter"]
+LOW = [
+    "_errors",
+    "arguments",
+    "aws",
+    "ledger",
+    "metrics",
+    "pages",
+    "run",
+    "target",
+    "verdict",
+    "waiter",
+]
 HIGH = ("cli", "controls", "engine", "faults", "probes", "report", "sandbox")
 
 
