@@ -76,7 +76,7 @@ OUTCOME_WORDS: dict[Outcome, tuple[str, str]] = {
         "Held",
         "the site held its steady state through the fault; every fault was restored.",
     ),
-    Outcome.DEVIATED: ("Deviated", "the site did not hold its steady state."),
+    Outcome.DEVIATED: ("Deviated", "the site did not behave as the experiment expects."),
     Outcome.INVALID: ("Invalid", "the experiment could not run; nothing was injected."),
     Outcome.INCONCLUSIVE: (
         "Inconclusive",

@@ -194,7 +194,7 @@ def test_a_deviated_run_says_so_first_and_marks_the_deviation_against_its_bound(
 
     with opened(browser, path) as seen:
         page = seen.page
-        assert first_words(page) == "Deviated: the site did not hold its steady state."
+        assert first_words(page) == "Deviated: the site did not behave as the experiment expects."
         assert (
             page.locator("p.why")
             .first.inner_text()
@@ -271,7 +271,7 @@ def test_a_gate_of_several_leads_with_the_worst_and_has_a_row_per_experiment(
             "still be degraded — run chaos rollback."
         )
         header = page.locator("header.top").first.inner_text()
-        assert "Also deviated (after-deviates): the site did not hold its steady state." in header
+        assert "Also deviated (after-deviates): the site did not behave as the experiment expects." in header
         top = figures(page)
         assert (top["outcome"], top["exit code"], top["score"]) == (
             "restore-incomplete",
