@@ -14,6 +14,7 @@ Two things live here:
 """
 
 import os
+import signal
 import threading
 import time
 import uuid
@@ -142,6 +143,20 @@ class RunContext:
         self.problems.append(
             Problem(kind=str(kind), activity=activity, message=message, at=time.time())
         )
+
+    def abort(self, who: str, reason: str) -> None:
+        """Stop the run from any thread, as Ctrl-C would, and say who stopped it and why.
+
+        The reason is recorded as an ``aborted`` problem (exit 5 once everything is
+        restored), then the process gets SIGTERM: the safety control's handler interrupts
+        the run, no activity starts after it, and every fault is restored. Only the first
+        call acts.
+        """
+        if self.interrupted.is_set():
+            return
+        self.record(ProblemKind.ABORTED, who, reason)
+        self.interrupted.set()
+        os.kill(os.getpid(), signal.SIGTERM)
 
     def set_environment(self, values: Mapping[str, str]) -> None:
         """Set variables for this run only (undone by :func:`finish`)."""
