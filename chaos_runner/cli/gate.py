@@ -31,6 +31,7 @@ from chaos_runner.engine import (
     stop_all,
     validate,
 )
+from chaos_runner.halt import state as halt_state
 from chaos_runner.report import ExperimentResult
 from chaos_runner.report.html import RunDetails
 from chaos_runner.report.logs import LogExcerpt, read_log_file
@@ -125,6 +126,7 @@ def gate(
     reports = Reports(junit_file, markdown_file, json_file, html_file)
     jobs = _check_options(jobs, own_state, min_score, reports)
     experiments = _valid_experiments(paths)
+    _refuse_when_halted()  # after the usage errors: 2 wins over 5
     directory = out or Path(tempfile.mkdtemp(prefix="chaos-gate-"))
     logs: dict[Path, LogExcerpt | None] = {}
     if metrics_port is not None and not 0 <= metrics_port <= 65535:
@@ -158,6 +160,12 @@ def gate(
     typer.echo(f"Gate: {outcome} (exit {outcome.exit_code})")
     if outcome.exit_code:
         raise typer.Exit(outcome.exit_code)
+
+
+def _refuse_when_halted() -> None:
+    """Exit 5 before anything runs while `chaos halt` holds this machine."""
+    if (halted := halt_state()) is not None:
+        fail(f"Nothing was run: this machine is {halted.describe()}.", ExitCode.ABORTED)
 
 
 def _check_options(jobs: int, own_state: bool, min_score: int | None, reports: Reports) -> int:

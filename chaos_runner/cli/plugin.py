@@ -12,7 +12,7 @@ import sys
 
 import click
 
-__all__ = ["rollback", "sandbox", "verdict"]
+__all__ = ["gate", "halt", "rollback", "sandbox", "verdict"]
 
 _PASSTHROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
@@ -51,4 +51,9 @@ gate = _delegate(
     "gate",
     "chaos_runner.cli.gate",
     "Run experiments and fail the pipeline when the site does not hold (JUnit, Markdown).",
+)
+halt = _delegate(
+    "halt",
+    "chaos_runner.cli.halt",
+    "Abort every run on this machine (each restores) and refuse new ones until --release.",
 )

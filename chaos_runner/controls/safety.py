@@ -1,7 +1,10 @@
 """Control: a run never starts on a dirty target, never shares it, and always restores.
 
-- Before the experiment: take the target's lock (refuse when another run holds it), then
-  refuse when the ledger is damaged or holds unrestored faults of the target. A refusal
+- Before the experiment: refuse when this machine is halted (``chaos halt``), take the
+  target's lock (refuse when another run holds it), then refuse when the ledger is damaged
+  or holds unrestored faults of the target. Then watch the halt switch: engaged during the
+  run, it aborts the run (as SIGTERM would, recorded as an ``aborted`` problem) within a
+  second, and the run restores. A refusal
   interrupts the run before any probe or fault; so does any error of this control itself
   (Chaos Toolkit would otherwise log it and go on without a safety net).
 - After the experiment, whatever Chaos Toolkit's rollback strategy and however the run
@@ -30,7 +33,7 @@ from types import FrameType
 from typing import Any
 
 import chaos_runner.faults  # noqa: F401  (registers every fault's restorer)
-from chaos_runner import run
+from chaos_runner import halt, run
 from chaos_runner._errors import ChaosRunnerError
 from chaos_runner.ledger import Ledger, LedgerEntry, RestoreReport, TargetLock, restore_entries
 from chaos_runner.run import SECTION, FaultRecord, JournalSection, ProblemKind, RestoreRecord
@@ -84,6 +87,12 @@ def _take_target(
     """Lock the target for this run; the reason to refuse it, or "" to go on."""
     target = Target.resolve(configuration)
     current.target = target
+    halted = halt.state()
+    if halted is not None:
+        return (
+            f"This machine is halted ({halted.describe()}); nothing was injected into "
+            f"{target.label}. Run `chaos halt --release` to let runs start again."
+        )
     lock = TargetLock(target.key)
     if not lock.acquire():
         return (
@@ -103,6 +112,7 @@ def _take_target(
     foreground = [a for a in context.get("method", []) if not a.get("background")]
     current.last_foreground = foreground[-1].get("name") if foreground else None
     _chain_interruptions(current)
+    _watch_halt(current)
     logger.info(
         f"Target: {target.label}. Faults are recorded in {ledger.path} (run {current.run_id})."
     )
@@ -135,6 +145,32 @@ def _chain_interruptions(current: run.RunContext) -> None:
                 os.kill(os.getpid(), signum)
 
         signal.signal(sig, chained)
+
+
+# Global state, in one labelled place: the halt switch's watcher of the run in progress
+# (one run per process at a time), stopped when the restore begins and at cleanup.
+_halt_watcher: halt.Watcher | None = None
+
+
+def _watch_halt(current: run.RunContext) -> None:
+    """From now on, `chaos halt` aborts this run within a second (it then restores)."""
+    global _halt_watcher  # noqa: PLW0603 - the labelled watcher above
+    _stop_halt_watcher()
+    if threading.current_thread() is not threading.main_thread():
+        return  # no chained handler: the SIGTERM of an abort would skip the restore
+
+    def halted(engaged: halt.Halt) -> None:
+        logger.error(f"This run is aborted: {engaged.describe()}.")
+        current.abort("chaos halt", f"halted by {engaged.who}: {engaged.reason}")
+
+    _halt_watcher = halt.watch(halted)
+
+
+def _stop_halt_watcher() -> None:
+    global _halt_watcher
+    watcher, _halt_watcher = _halt_watcher, None
+    if watcher is not None:
+        watcher.stop()
 
 
 def before_activity_control(context: dict[str, Any], **kwargs: Any) -> None:
@@ -223,6 +259,7 @@ def after_experiment_control(
 ) -> None:
     """Restore every fault of this run that is still open; write our journal section."""
     current = run.current()
+    _stop_halt_watcher()  # the restore begins: a halt now has nothing left to stop
     if current is None or current.target is None:
         return
     _hold_signals()
@@ -366,6 +403,7 @@ def cleanup_control() -> None:
         for sig, handler in _previous_handlers.items():
             signal.signal(sig, handler)
     _previous_handlers.clear()
+    _stop_halt_watcher()
     run.finish()
 
 

@@ -24,6 +24,7 @@ COMMANDS = [
     ["rollback"],
     ["gate"],
     ["verdict"],
+    ["halt"],
 ]
 
 
