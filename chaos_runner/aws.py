@@ -26,6 +26,7 @@ __all__ = [
     "cloudwatch_client",
     "error_code",
     "s3_client",
+    "sts_client",
 ]
 
 #: Credentials for an AWS endpoint on this machine when the shell has none. The sandbox
@@ -92,6 +93,16 @@ def cloudwatch_client(region: str, endpoint_url: str | None) -> "CloudWatchClien
         "cloudwatch", endpoint_url=endpoint_url, config=_config(endpoint_url)
     )
     return client
+
+
+def sts_client(region: str, endpoint_url: str | None) -> Any:
+    """An STS client (GetCallerIdentity: which account the credentials act in).
+
+    Typed ``Any``: the project has no stubs for STS, and GetCallerIdentity is its one use.
+    """
+    return boto3_session(region, endpoint_url).client(
+        "sts", endpoint_url=endpoint_url, config=_config(endpoint_url)
+    )
 
 
 def error_code(error: BaseException) -> str:

@@ -33,7 +33,7 @@ from types import FrameType
 from typing import Any
 
 import chaos_runner.faults  # noqa: F401  (registers every fault's restorer)
-from chaos_runner import halt, run
+from chaos_runner import guard, halt, run
 from chaos_runner._errors import ChaosRunnerError
 from chaos_runner.ledger import Ledger, LedgerEntry, RestoreReport, TargetLock, restore_entries
 from chaos_runner.run import SECTION, FaultRecord, JournalSection, ProblemKind, RestoreRecord
@@ -62,6 +62,7 @@ def before_experiment_control(
     from chaoslib.exceptions import InterruptExecution
 
     current = run.start()
+    guard.enforce(current, configuration)  # a run in an account not allowed refuses
     try:
         refusal = _take_target(current, context, configuration)
     except ChaosRunnerError as error:
