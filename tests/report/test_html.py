@@ -271,7 +271,10 @@ def test_a_gate_of_several_leads_with_the_worst_and_has_a_row_per_experiment(
             "still be degraded — run chaos rollback."
         )
         header = page.locator("header.top").first.inner_text()
-        assert "Also deviated (after-deviates): the site did not behave as the experiment expects." in header
+        assert (
+            "Also deviated (after-deviates): the site did not behave as the experiment expects."
+            in header
+        )
         top = figures(page)
         assert (top["outcome"], top["exit code"], top["score"]) == (
             "restore-incomplete",
