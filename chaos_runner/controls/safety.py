@@ -62,9 +62,11 @@ def before_experiment_control(
     from chaoslib.exceptions import InterruptExecution
 
     current = run.start()
-    guard.enforce(current, configuration)  # a run in an account not allowed refuses
     try:
+        guard.enforce(current, configuration)  # a run in an account not allowed refuses
         refusal = _take_target(current, context, configuration)
+    except InterruptExecution:
+        raise
     except ChaosRunnerError as error:
         refusal = str(error)
     except Exception as error:
