@@ -10,6 +10,8 @@ LOW = [
     "_errors",
     "arguments",
     "aws",
+    "guard",
+    "halt",
     "ledger",
     "metrics",
     "pages",
