@@ -90,12 +90,16 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from chaos_runner._errors import ConfigurationError
 from chaos_runner.run import SECTION, ProblemKind
+from chaos_runner.values import epoch as _epoch
+from chaos_runner.values import list_of as _list
+from chaos_runner.values import mapping as _mapping
+from chaos_runner.values import number as _number
+from chaos_runner.values import text as _text
 
 __all__ = [
     "PRECEDENCE",
@@ -446,32 +450,6 @@ def _mix(counts: tuple[tuple[str, int], ...]) -> str:
 
 
 # -- reading a journal -----------------------------------------------------------------------
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list | tuple) else []
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _epoch(value: Any) -> float | None:
-    """An ISO time of the journal as epoch seconds; None when absent or unreadable."""
-    try:
-        return datetime.fromisoformat(value).timestamp() if isinstance(value, str) else None
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True, slots=True)

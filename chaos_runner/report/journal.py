@@ -29,12 +29,15 @@ watch's detection and recovery.
 """
 
 import json
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
+from chaos_runner.values import epoch as _epoch
+from chaos_runner.values import list_of as _list
+from chaos_runner.values import mapping as _mapping
+from chaos_runner.values import number as _number
+from chaos_runner.values import text as _text
 from chaos_runner.verdict import FaultOutcome, format_availability, format_ms, format_seconds
 
 __all__ = [
@@ -61,31 +64,6 @@ _MAX_PAGES = 8
 _RESTORE_MODULE = "chaos_runner.faults.ledger"
 
 # -- reading untrusted values ----------------------------------------------------------------
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list | tuple) else []
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _epoch(value: Any) -> float | None:
-    try:
-        return datetime.fromisoformat(value).timestamp() if isinstance(value, str) else None
-    except (ValueError, OverflowError, OSError):
-        return None
 
 
 def _short(value: Any, limit: int = 80) -> str:

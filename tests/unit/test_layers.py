@@ -18,6 +18,7 @@ LOW = [
     "run",
     "target",
     "verdict",
+    "values",
     "waiter",
 ]
 HIGH = ("cli", "controls", "engine", "faults", "probes", "report", "sandbox")
