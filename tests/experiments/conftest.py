@@ -1,13 +1,17 @@
 """Fixtures of the experiment tests: a sandbox started as a user starts one."""
 
 import json
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from tests.commands import chaos
+from tests.commands import CHAOS, chaos
 
 
 @pytest.fixture
@@ -32,3 +36,34 @@ def bucket_policy(state: dict[str, Any]) -> str:
     )
     policy: str = s3.get_bucket_policy(Bucket=state["bucket"])["Policy"]
     return policy
+
+
+@contextmanager
+def module_sandbox(home: Path) -> Iterator[dict[str, str]]:
+    """A sandbox process started in ``home`` (`chaos sandbox up --detach`), and the
+    environment that targets it as `chaos sandbox env` would; stopped at the end."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAOS_", "AWS_"))}
+    env["CHAOS_STATE_DIR"] = str(home)
+    up = subprocess.run(
+        [*CHAOS, "sandbox", "up", "--detach", "--aws-port", "0", "--edge-port", "0"],
+        cwd=home, env=env, capture_output=True, text=True, timeout=90, check=False,
+    )  # fmt: skip
+    assert up.returncode == 0, up.stderr
+    state = json.loads((home / "sandbox.json").read_text())
+    env.update(
+        CHAOS_SANDBOX_ADMIN_URL=state["admin_url"],
+        AWS_ENDPOINT_URL=state["aws_endpoint_url"],
+        AWS_REGION=state["region"],
+        AWS_ACCESS_KEY_ID="sandbox",
+        AWS_SECRET_ACCESS_KEY="sandbox-secret",
+        CHAOS_SITE_URL=state["edge_url"],
+        CHAOS_DISTRIBUTION_ID=state["distribution_id"],
+        CHAOS_ORIGIN_BUCKET=state["bucket"],
+    )
+    try:
+        yield env
+    finally:
+        subprocess.run(
+            [*CHAOS, "sandbox", "down"], cwd=home, env=env, capture_output=True, timeout=60,
+            check=False,
+        )  # fmt: skip

@@ -7,7 +7,6 @@ no rollback, no cleanup runs), then `chaos rollback` in a fresh process.
 """
 
 import json
-import os
 import signal
 import subprocess
 import urllib.request
@@ -21,6 +20,7 @@ import yaml
 from chaos_runner.digest import target_state
 from chaos_runner.target import Target
 from tests.commands import CHAOS
+from tests.experiments.conftest import module_sandbox
 
 TWO_PAGES = "posts/origin-outage/index.html,about/index.html"
 
@@ -51,29 +51,8 @@ KILL_POINTS = [
 @pytest.fixture(scope="module")
 def sandbox_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A sandbox process for the module, and the environment that targets it."""
-    home = tmp_path_factory.mktemp("crash-sandbox")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAOS_", "AWS_"))}
-    env["CHAOS_STATE_DIR"] = str(home)
-    up = subprocess.run(
-        [*CHAOS, "sandbox", "up", "--detach", "--aws-port", "0", "--edge-port", "0"],
-        cwd=home, env=env, capture_output=True, text=True, timeout=90, check=False,
-    )  # fmt: skip
-    assert up.returncode == 0, up.stderr
-    state = json.loads((home / "sandbox.json").read_text())
-    env.update(
-        CHAOS_SANDBOX_ADMIN_URL=state["admin_url"],
-        AWS_ENDPOINT_URL=state["aws_endpoint_url"],
-        AWS_REGION=state["region"],
-        AWS_ACCESS_KEY_ID="sandbox",
-        AWS_SECRET_ACCESS_KEY="sandbox-secret",
-        CHAOS_SITE_URL=state["edge_url"],
-        CHAOS_DISTRIBUTION_ID=state["distribution_id"],
-        CHAOS_ORIGIN_BUCKET=state["bucket"],
-    )
-    yield env
-    subprocess.run(
-        [*CHAOS, "sandbox", "down"], cwd=home, env=env, capture_output=True, timeout=60, check=False
-    )
+    with module_sandbox(tmp_path_factory.mktemp("crash-sandbox")) as env:
+        yield env
 
 
 def one_fault_experiment(path: Path, module: str, function: str, arguments: dict[str, Any]) -> Path:
