@@ -118,9 +118,9 @@ def lab_site(sandbox_stack: InProcessSandbox, lab: Lab) -> Iterator[dict[str, An
 
 
 def test_a_known_origin_latency_is_reported(lab: Lab, lab_site: dict[str, Any]) -> None:
-    # Ten pages, so that no two requests for one page overlap: the edge would collapse them
-    # into one origin request, and the second would wait less than the delay.
-    pages = [f"/lab/slow/{n}" for n in range(10)]
+    # A page per request, so that no two requests for one page overlap even when the machine
+    # stalls: the edge would collapse them into one origin request (and one fewer origin hit).
+    pages = [f"/lab/slow/{n}" for n in range(50)]
     before = lab.hits["slow"]
     result = load.measurement(pages, rate=50, duration=1.0, configuration=lab_site)
 
