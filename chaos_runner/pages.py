@@ -236,7 +236,8 @@ def _named_roles(configuration: Mapping[str, Any] | None) -> dict[str, tuple[str
         value = (configuration or {}).get(key) or os.environ.get(variable, "")
         if isinstance(value, str) and (not value.strip() or _SELECTOR.fullmatch(value.strip())):
             continue  # unset, or the role itself ("@cached"): filled from the site
-        paths = resolve(value, {})
+        # Named pages are paths: a role in them would read the site while it is being read.
+        paths = _listed(value)
         for path in paths:
             if not isinstance(path, str) or not path.startswith("/"):
                 raise ConfigurationError(
@@ -245,6 +246,13 @@ def _named_roles(configuration: Mapping[str, Any] | None) -> dict[str, tuple[str
                 )
         named[role] = tuple(dict.fromkeys(paths))
     return named
+
+
+def _listed(value: Any) -> list[Any]:
+    """The items of a named value: a list as it is, a string split at commas."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def _fetch(url: str) -> bytes:

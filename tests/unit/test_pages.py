@@ -128,11 +128,19 @@ def test_too_few_pages_and_no_source_say_what_to_set(
     assert "CHAOS_CACHED_PAGES, CHAOS_UNCACHED_PAGES and CHAOS_VICTIM_PAGE" in str(refused.value)
 
 
-def test_a_named_page_must_be_a_path(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CHAOS_VICTIM_PAGE", "about")
+@pytest.mark.parametrize("named", ["about", "/a/, @cached", "@victim,/b/"])
+def test_a_named_page_must_be_a_path(
+    site: Site, monkeypatch: pytest.MonkeyPatch, named: str
+) -> None:
+    """A role among named pages would read the site while it is being read (a deadlock)."""
+    monkeypatch.setenv("CHAOS_VICTIM_PAGE", named)
 
-    with pytest.raises(ConfigurationError, match=r"CHAOS_VICTIM_PAGE .* must hold paths"):
-        site_pages(None)
+    run.start()
+    try:
+        with pytest.raises(ConfigurationError, match=r"CHAOS_VICTIM_PAGE .* must hold paths"):
+            site_pages(None)
+    finally:
+        run.finish()
 
 
 @pytest.mark.parametrize(
