@@ -47,7 +47,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 from xml.etree import ElementTree
 
 from chaos_runner import run
-from chaos_runner._errors import ConfigurationError
+from chaos_runner._errors import ChaosRunnerError, ConfigurationError
 from chaos_runner.target import Target
 
 __all__ = [
@@ -215,7 +215,7 @@ def _read_site(configuration: Mapping[str, Any] | None) -> SitePages:
             try:
                 pages = _from_bucket(target)
                 source = f"the listing of bucket {target.origin_bucket}"
-            except ConfigurationError as error:
+            except ChaosRunnerError as error:  # not set, or AWS refused the listing
                 problems.append(str(error))
         if not pages:
             raise ConfigurationError(

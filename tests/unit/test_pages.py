@@ -9,7 +9,7 @@ from aiohttp import web
 from chaos_runner import ConfigurationError, run
 from chaos_runner.pages import key_of, path_of, resolve, site_pages
 from probes import _arguments
-from tests.servers import serving
+from tests.servers import closed_port_url, serving
 
 URLSET = """<?xml version="1.0" encoding="utf-8"?>
 <urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{}</urlset>"""
@@ -125,6 +125,21 @@ def test_too_few_pages_and_no_source_say_what_to_set(
         site_pages(None)
     assert "sitemap.xml answered 404" in str(refused.value)
     assert "CHAOS_ORIGIN_BUCKET is not set" in str(refused.value)
+    assert "CHAOS_CACHED_PAGES, CHAOS_UNCACHED_PAGES and CHAOS_VICTIM_PAGE" in str(refused.value)
+
+
+def test_a_bucket_listing_aws_refuses_is_named_with_what_to_set(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site.documents.pop("/sitemap.xml")
+    monkeypatch.setenv("CHAOS_ORIGIN_BUCKET", "www.example.com")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", closed_port_url())  # an AWS that never answers
+
+    with pytest.raises(ConfigurationError) as refused:
+        site_pages(None)
+
+    assert "sitemap.xml answered 404" in str(refused.value)
+    assert "list the objects of bucket www.example.com" in str(refused.value)
     assert "CHAOS_CACHED_PAGES, CHAOS_UNCACHED_PAGES and CHAOS_VICTIM_PAGE" in str(refused.value)
 
 
