@@ -11,12 +11,24 @@ also reads the journals (given in memory) and the runs' logs, for their timeline
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from chaos_runner.verdict import Outcome, Verdict, overall_score, worst
+from chaos_runner.verdict import CheckKind, Outcome, Verdict, overall_score, worst
 
-__all__ = ["SKIPPED_REASON", "ExperimentResult", "gate_outcome", "gate_score"]
+__all__ = ["CHECK_WORDS", "SKIPPED_REASON", "ExperimentResult", "gate_outcome", "gate_score"]
 
 #: Why an experiment has no verdict.
 SKIPPED_REASON = "not run: the gate stopped at an earlier experiment's failure (fail-fast)"
+
+
+#: Each kind of check in words, as every report names it.
+CHECK_WORDS = {
+    CheckKind.STEADY_STATE_BEFORE: "steady state before",
+    CheckKind.METHOD_PROBE: "method probe",
+    CheckKind.FAULT_VERIFIED: "fault verified",
+    CheckKind.METHOD_ACTION: "method action",
+    CheckKind.RESTORE: "restore",
+    CheckKind.STEADY_STATE_DURING: "steady state during",
+    CheckKind.STEADY_STATE_AFTER: "steady state after",
+}
 
 
 class ExperimentResult(NamedTuple):

@@ -43,13 +43,13 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from chaos_runner import __version__
+from chaos_runner.report import CHECK_WORDS as _CHECK_WORDS
 from chaos_runner.report import SKIPPED_REASON, gate_outcome, gate_score, svg
 from chaos_runner.report import journal as journal_reader
 from chaos_runner.report.journal import Activity, Timeline
 from chaos_runner.report.logs import LogExcerpt
 from chaos_runner.verdict import (
     Check,
-    CheckKind,
     FaultOutcome,
     Outcome,
     Phase,
@@ -94,15 +94,6 @@ OUTCOME_WORDS: dict[Outcome, tuple[str, str]] = {
     ),
 }
 
-_CHECK_WORDS = {
-    CheckKind.STEADY_STATE_BEFORE: "steady state before",
-    CheckKind.METHOD_PROBE: "method probe",
-    CheckKind.FAULT_VERIFIED: "fault verified",
-    CheckKind.METHOD_ACTION: "method action",
-    CheckKind.RESTORE: "restore",
-    CheckKind.STEADY_STATE_DURING: "steady state during",
-    CheckKind.STEADY_STATE_AFTER: "steady state after",
-}
 
 _CSS = """
 :root{--ink:#0f172a;--muted:#475569;--line:#e2e8f0;--held:#15803d;--bad:#b91c1c;

@@ -9,10 +9,10 @@ so the score can be recomputed by counting the ✓.
 import re
 from collections.abc import Sequence
 
+from chaos_runner.report import CHECK_WORDS as _CHECK_WORDS
 from chaos_runner.report import SKIPPED_REASON, gate_outcome, gate_score
 from chaos_runner.verdict import (
     Check,
-    CheckKind,
     FaultOutcome,
     Outcome,
     Phase,
@@ -26,15 +26,6 @@ __all__ = ["render"]
 
 PASS, FAIL, SKIP = "✓", "✗", "-"
 
-_CHECK_WORDS = {
-    CheckKind.STEADY_STATE_BEFORE: "steady state before",
-    CheckKind.METHOD_PROBE: "method probe",
-    CheckKind.FAULT_VERIFIED: "fault verified",
-    CheckKind.METHOD_ACTION: "method action",
-    CheckKind.RESTORE: "restore",
-    CheckKind.STEADY_STATE_DURING: "steady state during",
-    CheckKind.STEADY_STATE_AFTER: "steady state after",
-}
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
