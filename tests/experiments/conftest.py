@@ -3,6 +3,8 @@
 import json
 import os
 import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,3 +69,35 @@ def module_sandbox(home: Path) -> Iterator[dict[str, str]]:
             [*CHAOS, "sandbox", "down"], cwd=home, env=env, capture_output=True, timeout=60,
             check=False,
         )  # fmt: skip
+
+
+@contextmanager
+def lock_held(key: str, env: dict[str, str]) -> Iterator[None]:
+    """Another process holds the target lock ``key`` (as a live run would) until the end."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import time
+                from chaos_runner.ledger import TargetLock
+                lock = TargetLock({key!r})
+                assert lock.acquire()
+                print("held", flush=True)
+                time.sleep(60)
+                """
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+        assert holder.stdout is not None
+        holder.stdout.close()

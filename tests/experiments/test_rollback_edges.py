@@ -10,7 +10,6 @@ import json
 import os
 import pty
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import pytest
 from chaos_runner.cli.rollback import _SandboxCheck
 from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, TargetRef
 from tests.commands import CHAOS, chaos
-from tests.experiments.conftest import bucket_policy
+from tests.experiments.conftest import bucket_policy, lock_held
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTAGE = ROOT / "experiments" / "origin-outage.yaml"
@@ -180,30 +179,6 @@ def _forget(
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
-def _lock_holder(key: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                f"""
-                import time
-                from chaos_runner.ledger import TargetLock
-                lock = TargetLock({key!r})
-                assert lock.acquire()
-                print("held", flush=True)
-                time.sleep(60)
-                """
-            ),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-    return holder
-
-
 def _a_run_is_refused(cwd: Path, env: dict[str, str]) -> bool:
     """Whether the safety control refuses a (harmless) run on the sandbox of ``cwd``."""
     experiment = cwd / "harmless.yaml"
@@ -259,14 +234,8 @@ def test_forget_closes_an_entry_in_conflict_by_hand_and_only_when_confirmed(
     assert declined.returncode == 1, declined.stdout + declined.stderr
     assert f"Forget entry {entry.id}? [y/N]" in declined.stdout
     assert "Nothing was forgotten." in declined.stdout
-    holder = _lock_holder(entry.target["key"], clean_env)
-    try:
+    with lock_held(entry.target["key"], clean_env):
         held = _forget(tmp_path, clean_env, entry.id, "--yes")
-    finally:
-        holder.kill()
-        holder.wait(timeout=10)
-        assert holder.stdout is not None
-        holder.stdout.close()
     assert held.returncode == 4
     assert "a run holds its target" in held.stderr
     assert len(_events(ledger)) == events  # none of the three wrote anything

@@ -6,8 +6,6 @@ a live run alone and restores every entry that can still be read from a damaged 
 """
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ from typing import Any
 import boto3
 
 from tests.commands import chaos
-from tests.experiments.conftest import bucket_policy
+from tests.experiments.conftest import bucket_policy, lock_held
 
 ROOT = Path(__file__).resolve().parents[2]
 DISABLED = ROOT / "experiments" / "distribution-disabled.yaml"
@@ -113,33 +111,8 @@ def test_rollback_leaves_a_target_held_by_a_live_run_alone(
         for line in (tmp_path / ".chaos" / "ledger.jsonl").read_text().splitlines()
         if '"open"' in line
     ]
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                f"""
-                import time
-                from chaos_runner.ledger import TargetLock
-                lock = TargetLock({entry["target"]["key"]!r})
-                assert lock.acquire()
-                print("held", flush=True)
-                time.sleep(60)
-                """
-            ),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=clean_env,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with lock_held(entry["target"]["key"], clean_env):
         refused = chaos(["rollback"], tmp_path, clean_env)
-    finally:
-        holder.kill()
-        holder.wait(timeout=10)
-        assert holder.stdout is not None
-        holder.stdout.close()
 
     assert refused.returncode == 4
     assert "a run holds that target" in refused.stderr
