@@ -12,7 +12,7 @@ import sys
 
 import click
 
-__all__ = ["gate", "halt", "rollback", "sandbox", "verdict"]
+__all__ = ["gameday", "gate", "halt", "plan", "risks", "rollback", "sandbox", "verdict"]
 
 _PASSTHROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
@@ -56,4 +56,19 @@ halt = _delegate(
     "halt",
     "chaos_runner.cli.halt",
     "Abort every run on this machine (each restores) and refuse new ones until --release.",
+)
+gameday = _delegate(
+    "gameday",
+    "chaos_runner.cli.gameday",
+    "Game days: validate, run, note, schedule, export and review a plan of experiments.",
+)
+plan = _delegate(
+    "plan",
+    "chaos_runner.cli.plan",
+    "Show what experiments would change, the load they send, and the IAM policy they need.",
+)
+risks = _delegate(
+    "risks",
+    "chaos_runner.cli.risks",
+    "Read a distribution, its bucket, alarms, certificate and DNS; report resilience risks.",
 )

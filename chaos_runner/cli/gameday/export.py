@@ -1,0 +1,1 @@
+"""`chaos gameday export` (being built)."""

@@ -1,0 +1,1 @@
+"""`chaos gameday note` (being built)."""

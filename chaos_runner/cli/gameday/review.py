@@ -1,0 +1,1 @@
+"""`chaos gameday review` (being built)."""

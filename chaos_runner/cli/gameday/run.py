@@ -1,0 +1,1 @@
+"""`chaos gameday run` (being built)."""

@@ -1,0 +1,1 @@
+"""`chaos gameday schedule` (being built)."""

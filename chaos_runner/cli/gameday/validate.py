@@ -1,0 +1,1 @@
+"""`chaos gameday validate` (being built)."""
