@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -30,17 +31,22 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chaos_runner._errors import ConfigurationError
 from chaos_runner.target import TARGET_VARIABLES
+
+if TYPE_CHECKING:
+    from chaos_runner.verdict import Verdict
 
 __all__ = [
     "ExperimentRun",
     "Progress",
     "discover",
+    "judge_run",
     "run_experiment",
     "sandbox_environment",
+    "sigterm_interrupts",
     "stop_all",
     "validate",
 ]
@@ -243,6 +249,20 @@ def _tracked(process: "subprocess.Popen[str]") -> Iterator[None]:
             _running.discard(process)
 
 
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (a cancelled CI job, a scheduler stopping us) interrupts as Ctrl-C does."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def stop_all() -> None:
     """Tell every run in progress to stop (SIGTERM: each restores, writes its journal)."""
     with _running_lock:
@@ -294,3 +314,40 @@ def _read_journal(path: Path, returncode: int) -> tuple[dict[str, Any] | None, s
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def judge_run(run: ExperimentRun, sandbox: bool) -> "Verdict":
+    """The run's verdict; a run that left no readable journal is an internal error.
+
+    Without a journal nobody knows what the run left injected: on a real target that is a
+    restore to check (`chaos rollback`); a sandbox of its own was stopped with the run.
+    """
+    from chaos_runner.verdict import judge
+
+    if run.journal is not None:
+        try:
+            return judge(run.journal)
+        except ConfigurationError as error:
+            return _crashed(run.path, f"its journal is not a journal ({error})", sandbox)
+    return _crashed(run.path, f"{run.error}; see {run.log_path}", sandbox)
+
+
+def _crashed(path: Path, why: str, sandbox: bool) -> "Verdict":
+    from chaos_runner.run import SECTION
+    from chaos_runner.verdict import judge
+
+    journal: dict[str, Any] = {
+        "experiment": {"title": path.stem},
+        "status": "failed",
+        "deviated": False,
+        "run": [],
+        "steady_states": {},
+        SECTION: {
+            "version": 2,
+            "target": "unknown (the run left no journal)",
+            "restore_complete": sandbox,
+            "faults": [],
+            "problems": [{"kind": "internal", "activity": "chaos run", "message": why, "at": 0}],
+        },
+    }
+    return judge(journal)

@@ -27,9 +27,11 @@ __all__ = [
     "Watcher",
     "engage",
     "halt_path",
+    "pid_alive",
     "release",
     "running_runs",
     "state",
+    "user_name",
     "watch",
 ]
 
@@ -62,7 +64,8 @@ def halt_path() -> Path:
     return Path(explicit) if explicit else lock_directory() / "HALT"
 
 
-def _user() -> str:
+def user_name() -> str:
+    """Who runs this process: the login name, else the uid."""
     try:
         return getpass.getuser()
     except (OSError, KeyError):  # no login name, no passwd entry (some containers)
@@ -74,7 +77,7 @@ def engage(reason: str, path: Path | None = None) -> Halt:
     path = path or halt_path()
     halt = Halt(
         reason=reason.strip() or "no reason given",
-        who=_user(),
+        who=user_name(),
         when=time.time(),
         pid=os.getpid(),
         path=path,
@@ -154,12 +157,13 @@ def running_runs(directory: Path | None = None) -> list[str]:
                 if not holder.startswith("pid "):
                     continue
                 pid = int(holder.split()[1])
-                if _alive(pid):
+                if pid_alive(pid):
                     found.append(holder)
     return found
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True while process ``pid`` exists (even one of another user)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

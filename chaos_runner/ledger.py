@@ -49,6 +49,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any, TypedDict
 
+from chaos_runner import timeline
 from chaos_runner._errors import ChaosRunnerError, LedgerError, RestoreConflict
 from chaos_runner.run import current_run_id
 from chaos_runner.target import canonical_key
@@ -229,6 +230,13 @@ class Ledger:
                 "at": entry.created_at,
             }
         )
+        timeline.record(
+            "fault-in",
+            f"Fault in: {entry.description}.",
+            entry=entry.id,
+            fault_kind=entry.kind,
+            description=entry.description,
+        )
         return entry
 
     def mark(
@@ -250,6 +258,11 @@ class Ledger:
         if reason:
             record["reason"] = reason
         self._append(record)
+        if state != EntryState.OPEN:
+            said = f": {detail}" if detail else ""
+            timeline.record(
+                "fault-out", f"Fault {state}{said}", entry=entry_id, state=str(state), detail=detail
+            )
 
     def entries(self) -> list[LedgerEntry]:
         """Every entry, in the order faults were injected, with its current state.

@@ -72,6 +72,7 @@ The run's metrics (every one a gauge, labels ``experiment`` and ``target`` plus 
 
 import contextlib
 import logging
+import math
 import os
 import re
 import sys
@@ -695,8 +696,9 @@ class GateMetrics:
     ``chaos_cdn_gate_experiments`` (gauge: experiments the gate runs),
     ``chaos_cdn_gate_runs_in_progress`` (gauge), ``chaos_cdn_gate_experiments_done_total``
     (counter by ``outcome``; every outcome starts at 0) and ``chaos_cdn_gate_score_ratio``
-    (gauge: the weighted score of the verdicts so far / 100, once there is one). Safe to
-    call from the gate's worker threads.
+    (gauge: the weighted score of the verdicts so far / 100, once there is one); a game
+    day adds what its observer sees: ``chaos_cdn_gameday_observed_availability_ratio`` and
+    ``chaos_cdn_gameday_observed_p95_seconds``. Safe to call from worker threads.
     """
 
     def __init__(self) -> None:
@@ -723,8 +725,24 @@ class GateMetrics:
             "The gate's resilience score so far (contribution-weighted; 1: every check held).",
             registry=self.registry,
         )
+        self._seen = Gauge(
+            "chaos_cdn_gameday_observed_availability_ratio",
+            "A game day's observer: share of its requests to the site served (200-399) over "
+            "the last few seconds.",
+            registry=self.registry,
+        )
+        self._seen_p95 = Gauge(
+            "chaos_cdn_gameday_observed_p95_seconds",
+            "A game day's observer: p95 of its requests to the site over the last few seconds.",
+            registry=self.registry,
+        )
         for outcome in Outcome:
             self._done.labels(outcome=str(outcome))
+
+    def observed(self, availability: float | None, p95_ms: float | None) -> None:
+        """What a game day's observer saw over its last window (None: nothing answered)."""
+        self._seen.set(math.nan if availability is None else availability)
+        self._seen_p95.set(math.nan if p95_ms is None else p95_ms / 1000)
 
     def planned(self, experiments: int) -> None:
         """The gate runs this many experiments."""

@@ -24,6 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal, NotRequired, Protocol, TypedDict
 
+from chaos_runner import timeline
 from chaos_runner.target import Target
 
 __all__ = [
@@ -155,6 +156,7 @@ class RunContext:
         if self.interrupted.is_set():
             return
         self.record(ProblemKind.ABORTED, who, reason)
+        timeline.record("aborted", reason, reason=reason, by=who)
         self.interrupted.set()
         os.kill(os.getpid(), signal.SIGTERM)
 

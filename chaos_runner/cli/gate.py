@@ -3,13 +3,12 @@
 import contextlib
 import os
 import shutil
-import signal
 import tempfile
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -26,8 +25,10 @@ from chaos_runner.cli._results import (
 from chaos_runner.engine import (
     ExperimentRun,
     discover,
+    judge_run,
     run_experiment,
     sandbox_environment,
+    sigterm_interrupts,
     stop_all,
     validate,
 )
@@ -35,9 +36,8 @@ from chaos_runner.halt import state as halt_state
 from chaos_runner.report import ExperimentResult
 from chaos_runner.report.html import RunDetails
 from chaos_runner.report.logs import LogExcerpt, read_log_file
-from chaos_runner.run import SECTION
 from chaos_runner.target import TARGET_VARIABLES, target_variables_set
-from chaos_runner.verdict import Outcome, Verdict, judge, worst
+from chaos_runner.verdict import Outcome, worst
 
 if TYPE_CHECKING:
     from chaos_runner.metrics import GateMetrics
@@ -282,7 +282,7 @@ def _run_all(
         where = directory / f"{index:02d}-{path.stem}"
         run = run_experiment(path, where, environ, own_state, board.step)
         runs[path] = run
-        verdict = _verdict(path, run, own_state)
+        verdict = judge_run(run, own_state)
         metrics.finished(run.name, verdict)
         board.finished(
             run.name,
@@ -298,7 +298,7 @@ def _run_all(
             pool.submit(one, i, p, board) for i, p in enumerate(experiments, start=1)
         ]
         try:
-            with _sigterm_interrupts():
+            with sigterm_interrupts():
                 for future in futures:
                     future.result()
         except KeyboardInterrupt:
@@ -309,26 +309,12 @@ def _run_all(
     return runs, interrupted
 
 
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM (a cancelled CI job) stops the gate as Ctrl-C does."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _wait_for_restores(futures: list[Future[None]]) -> None:
     """Wait for every run to end; a second Ctrl-C cannot skip a restore, only repeat this."""
     stop_all()
     while True:
         try:
-            with _sigterm_interrupts():
+            with sigterm_interrupts():
                 wait(futures)
             return
         except KeyboardInterrupt:
@@ -339,36 +325,4 @@ def _wait_for_restores(futures: list[Future[None]]) -> None:
 def _result(path: Path, run: ExperimentRun | None, sandbox: bool) -> ExperimentResult:
     if run is None:
         return ExperimentResult(path.stem, None, 0.0)  # not run (--fail-fast)
-    return ExperimentResult(path.stem, _verdict(path, run, sandbox), run.seconds)
-
-
-def _verdict(path: Path, run: ExperimentRun, sandbox: bool) -> Verdict:
-    """The run's verdict; a run that left no readable journal is an internal error.
-
-    Without a journal nobody knows what the run left injected: on a real target that is a
-    restore to check (`chaos rollback`); a sandbox of its own was stopped with the run.
-    """
-    if run.journal is not None:
-        try:
-            return judge(run.journal)
-        except ConfigurationError as error:
-            return _crashed(path, f"its journal is not a journal ({error})", sandbox)
-    return _crashed(path, f"{run.error}; see {run.log_path}", sandbox)
-
-
-def _crashed(path: Path, why: str, sandbox: bool) -> Verdict:
-    journal: dict[str, Any] = {
-        "experiment": {"title": path.stem},
-        "status": "failed",
-        "deviated": False,
-        "run": [],
-        "steady_states": {},
-        SECTION: {
-            "version": 2,
-            "target": "unknown (the run left no journal)",
-            "restore_complete": sandbox,
-            "faults": [],
-            "problems": [{"kind": "internal", "activity": "chaos run", "message": why, "at": 0}],
-        },
-    }
-    return judge(journal)
+    return ExperimentResult(path.stem, judge_run(run, sandbox), run.seconds)

@@ -17,11 +17,12 @@ LOW = [
     "pages",
     "run",
     "target",
+    "timeline",
     "verdict",
     "values",
     "waiter",
 ]
-HIGH = ("cli", "controls", "engine", "faults", "probes", "report", "sandbox")
+HIGH = ("cli", "controls", "engine", "faults", "gameday", "probes", "report", "sandbox")
 
 
 def imported_modules(path: Path) -> set[str]:
