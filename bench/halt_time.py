@@ -1,5 +1,8 @@
 """Time from `chaos halt` to the site restored, run by hand: `python bench/halt_time.py
-[--tries N]`.
+[--tries N] [--gameday]`.
+
+With ``--gameday`` each try runs `chaos gameday run` of a plan (target: environment) whose
+one experiment is that slow outage, and checks that the game day ended ``aborted``.
 
 One detached sandbox (`chaos sandbox up --detach`); each try starts `chaos run` of
 origin-outage.yaml with a 60 s pause after its fault, waits for the fault (the bucket
@@ -67,12 +70,34 @@ def wait_for(condition: Any, seconds: float, what: str) -> None:
         time.sleep(0.02)
 
 
-def one_try(home: Path, env: dict[str, str], s3: Any, state: dict[str, Any]) -> tuple[float, float]:
+def plan(home: Path) -> Path:
+    """A game-day plan of the slow outage, on the sandbox named by the environment."""
+    path = home / "halt-plan.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "title": "Halt bench",
+                "target": "environment",
+                "experiments": [str(slow_outage(home))],
+            }
+        )
+    )
+    return path
+
+
+def one_try(
+    home: Path, env: dict[str, str], s3: Any, state: dict[str, Any], gameday: bool
+) -> tuple[float, float]:
     """(seconds from `chaos halt` started, seconds from the switch engaged) to restored."""
+    if gameday:
+        command = [*CHAOS, "gameday", "run", str(plan(home))]
+    else:
+        command = [*CHAOS, "run", str(slow_outage(home)), "--journal-path",
+                   str(home / "journal.json")]  # fmt: skip
     run = subprocess.Popen(
-        [*CHAOS, "run", str(slow_outage(home)), "--journal-path", str(home / "journal.json")],
-        cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        command, cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_for(lambda: denied(s3, state["bucket"]), 60, "the fault")
         started = time.time()
@@ -88,7 +113,13 @@ def one_try(home: Path, env: dict[str, str], s3: Any, state: dict[str, Any]) -> 
     engaged = json.loads((Path(env["CHAOS_LOCK_DIR"]) / "HALT").read_text())["when"]
     released = chaos(["halt", "--release"], home, env)
     assert released.returncode == 0, released.stderr
-    journal = json.loads((home / "journal.json").read_text())
+    if gameday:
+        assert run.returncode == 5, run.returncode
+        days = sorted(Path(env["CHAOS_GAMEDAY_DIR"]).glob("*/*/run.json"))
+        assert json.loads(days[-1].read_text())["outcome"] == "aborted"
+        journal = json.loads(next(days[-1].parent.glob("01-*/journal.json")).read_text())
+    else:
+        journal = json.loads((home / "journal.json").read_text())
     assert journal["status"] == "interrupted", journal["status"]
     assert journal["chaostoolkit-cdn"]["restore_complete"] is True
     return restored - started, restored - engaged
@@ -97,10 +128,12 @@ def one_try(home: Path, env: dict[str, str], s3: Any, state: dict[str, Any]) -> 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tries", type=int, default=10)
+    parser.add_argument("--gameday", action="store_true", help="halt a game day, not a run")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="bench-halt-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAOS_", "AWS_"))}
     env.update(CHAOS_STATE_DIR=str(home / ".chaos"), CHAOS_LOCK_DIR=str(home / "locks"))
+    env.update(CHAOS_GAMEDAY_DIR=str(home / "gamedays"), CI="true")
     up = chaos(["sandbox", "up", "--detach", "--aws-port", "0", "--edge-port", "0"], home, env)
     assert up.returncode == 0, up.stderr
     try:
@@ -127,11 +160,17 @@ def main() -> None:
             aws_access_key_id="sandbox",
             aws_secret_access_key="sandbox-secret",
         )
+        target_env = {
+            "CHAOS_SITE_URL": state["edge_url"],
+            "CHAOS_DISTRIBUTION_ID": state["distribution_id"],
+            "CHAOS_ORIGIN_BUCKET": state["bucket"],
+            **aws,
+        }
         original = target_digest(target)
         from_command, from_switch = [], []
         print(f"{'try':>3} {'from `chaos halt`':>18} {'from the switch':>16}   digest back")
         for number in range(1, args.tries + 1):
-            command_s, switch_s = one_try(home, env, s3, state)
+            command_s, switch_s = one_try(home, env | target_env, s3, state, args.gameday)
             intact = target_digest(target) == original
             from_command.append(command_s)
             from_switch.append(switch_s)

@@ -13,9 +13,10 @@ The game day's own process does what no single run can:
 - each experiment runs as ``chaos run`` of a copy of its file (``NN-<name>/<name>.json``,
   the experiment as played) that adds the plan's safeguards as a control, so every run of
   the day stops and restores on the plan's stop conditions;
-- an observer requests the home page twice a second during the whole day and writes a
-  ``sample`` event every second (availability and p95 over the last five seconds): what a
-  reader saw, for the live view, the metrics and the review's charts;
+- an observer requests one cached object (``/sitemap.xml``, else ``/``) twice a second
+  during the whole day and writes a ``sample`` event every second (availability and p95
+  over the last five seconds): what a reader of a cached page saw, for the live view, the
+  metrics and the review's charts;
 - everything goes into the append-only timeline (:mod:`chaos_runner.timeline`); the runs
   write their faults in and out, and aborts, into the same file (``CHAOS_TIMELINE``).
 
@@ -175,7 +176,7 @@ class _Request:
 
 
 class _Observer:
-    """Requests the home page twice a second; a ``sample`` every second (a daemon thread)."""
+    """Requests one URL twice a second; a ``sample`` every second (a daemon thread)."""
 
     def __init__(
         self, url: str, write: Callable[[dict[str, Any]], None], show: Callable[[Sample], None]
@@ -351,7 +352,7 @@ class GameDay:
                         result.outcome = Outcome.ABORTED
                     else:
                         observer = stack.enter_context(
-                            _Observer(self._home(), self._write, self.listener.sample)
+                            _Observer(self._canary(), self._write, self.listener.sample)
                         )
                         self._experiments(result, observer)
             except KeyboardInterrupt:
@@ -630,6 +631,18 @@ class GameDay:
             }
         finally:
             stop(state / "sandbox.json")
+
+    def _canary(self) -> str:
+        """What the observer requests: ``/sitemap.xml`` when the site has one, else ``/``.
+
+        Not a page an experiment examines: an observer reading ``/`` twice a second puts
+        it back in the cache right after a purge, and the cache-purge experiment, which
+        checks that every page misses, deviated because of the observer. A cached object
+        of its own still shows what a reader of a cached page sees (served during an
+        origin outage, refused while the distribution is disabled).
+        """
+        sitemap = self._home() + "sitemap.xml"
+        return sitemap if _get(sitemap)[0] else self._home()
 
     def _home(self) -> str:
         assert self.target is not None

@@ -133,6 +133,13 @@ def _review(directory: Path) -> None:
     except (ConfigurationError, OSError) as error:
         typer.secho(f"The review could not be written: {error}", err=True)
         return
+    except Exception as error:  # a bug of the review must not change the day's outcome
+        typer.secho(
+            f"The review could not be written (a bug, please report it): "
+            f"{type(error).__name__}: {error}. `chaos gameday review {directory}` retries it.",
+            err=True,
+        )
+        return
     typer.echo(f"Review: {markdown} and {html}")
 
 
