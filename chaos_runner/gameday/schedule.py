@@ -150,7 +150,11 @@ class Scheduler:
         say: Say,
         command: Sequence[str] = RUN_COMMAND,
         draw: Callable[[], float] = random.random,
+        clock: Callable[[], dt.datetime] = _now,
     ) -> None:
+        """``say`` prints a line; ``command`` is what a run is (the plan's path is added);
+        ``draw`` gives the jitter's random share; ``clock`` is the wall clock (aware; a
+        test may give one that runs fast or jumps, as a machine waking up does)."""
         if plan.schedule is None:
             raise ValueError(f"the plan {plan.path} has no schedule")
         self.plan = plan
@@ -158,6 +162,7 @@ class Scheduler:
         self.command = [*command, str(plan.path)]
         self._say = say
         self._draw = draw
+        self._clock = clock
         self._run: subprocess.Popen[bytes] | None = None
         self._started: dt.datetime | None = None
 
@@ -202,7 +207,7 @@ class Scheduler:
         )
 
     def _now(self) -> dt.datetime:
-        return _now()
+        return self._clock()
 
     def _wait_until(self, moment: dt.datetime, stop: threading.Event) -> bool:
         """Wait for ``moment`` on the wall clock (it notices a machine that slept); False
