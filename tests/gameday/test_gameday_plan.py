@@ -114,6 +114,17 @@ def test_a_plan_reads_as_written(base: Plan) -> None:
     ]
 
 
+def test_the_example_plan_of_the_docs_is_valid(tmp_path: Path) -> None:
+    doc = (ROOT / "docs" / "gameday.md").read_text()
+    section = doc[doc.index("## The plan") :]
+    example = section[section.index("```yaml\n") + 8 : section.index("\n```\n")]
+    plan = load_plan(write(tmp_path, example.replace("../", f"{EXPERIMENTS}/")))
+
+    assert [e.name for e in plan.experiments] == ["origin-outage", "cache-purge"]
+    assert plan.safeguards["alarms"] == ["site-5xx"]
+    assert plan.window(dt.datetime(2026, 12, 1, 9, 0, tzinfo=BERLIN)).ok
+
+
 def test_the_discovery_of_the_gate_does_not_take_plans_for_experiments() -> None:
     from chaos_runner.engine import discover
 
