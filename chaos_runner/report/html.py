@@ -60,7 +60,20 @@ from chaos_runner.verdict import (
     format_seconds,
 )
 
-__all__ = ["OUTCOME_WORDS", "RunDetails", "render", "write"]
+__all__ = [
+    "OUTCOME_WORDS",
+    "RunDetails",
+    "check_item",
+    "detect_words",
+    "faults_section",
+    "figure_item",
+    "legend_item",
+    "page",
+    "recover_words",
+    "render",
+    "run_header",
+    "write",
+]
 
 
 class RunDetails(NamedTuple):
@@ -140,6 +153,7 @@ svg .tick{fill:#334155}svg .axis{fill:#475569}svg .in{font-weight:600}
 svg .frame{fill:#fff;stroke:#cbd5e1}svg .grid{stroke:#e2e8f0}
 svg .wl{fill:#92400e;font-weight:700}svg .ml{font-weight:700}
 svg .span-before,svg .span-after{fill:#e2e8f0}svg .span-method{fill:#fde68a}
+svg .span-part{fill:#dbeafe;stroke:#fff}
 svg .empty{fill:none;stroke:#cbd5e1;stroke-dasharray:4 3}
 .mixes{display:grid;grid-template-columns:1fr 1fr;gap:10px}
 .mixes h4{margin:0 0 4px;font-size:.9em;color:var(--muted);font-weight:600}
@@ -153,6 +167,15 @@ margin-right:5px}
 ul.plain{margin:4px 0;padding-left:20px}
 ul.checks{list-style:none;padding-left:4px;margin:4px 0}
 .note{color:var(--muted);font-size:.92em}
+.tag{display:inline-block;font-size:.72em;text-transform:uppercase;letter-spacing:.04em;
+color:var(--muted);border:1px solid var(--line);border-radius:3px;padding:0 4px;margin-right:4px}
+blockquote.hypothesis{margin:6px 0 10px;padding:6px 12px;border-left:4px solid #94a3b8;
+background:#fff}
+ol.questions li,ul.surprises li{margin:4px 0}
+table.timeline td{padding:2px 8px}table.timeline td:nth-child(-n+2){white-space:nowrap}
+tr.ev-phase td,tr.ev-preflight td,tr.ev-experiment-started td{color:var(--muted)}
+tr.ev-fault-in td,tr.ev-fault-out td{background:#fffbeb}tr.ev-note td{background:#f0f9ff}
+tr.ev-deviation td,tr.ev-aborted td,tr.ev-skipped td{background:#fef2f2}
 pre.log{white-space:pre-wrap;overflow-wrap:anywhere;font:12px/1.4 ui-monospace,
 SFMono-Regular,Menlo,Consolas,monospace;background:#fff;border:1px solid var(--line);
 border-radius:6px;padding:8px 10px;margin:4px 0}
@@ -189,7 +212,8 @@ def _e(value: object) -> str:
 # -- words and figures -------------------------------------------------------------------
 
 
-def _ttd(verdict: Verdict) -> str:
+def detect_words(verdict: Verdict) -> str:
+    """Time to detect in words: seconds, "not detected (...)" or "n/a (why)"."""
     watch = verdict.watch
     if watch is None:
         return "n/a (no watch probe in this experiment)"
@@ -200,7 +224,8 @@ def _ttd(verdict: Verdict) -> str:
     return "not detected (the watched pages never failed)"
 
 
-def _ttr(verdict: Verdict) -> str:
+def recover_words(verdict: Verdict) -> str:
+    """Time to recover in words: seconds, "not recovered while watched (...)" or "n/a (why)"."""
     watch = verdict.watch
     if watch is None:
         return "n/a (no watch probe in this experiment)"
@@ -235,7 +260,7 @@ def _mark(held: bool, ran: bool = True) -> str:
     return '<span class="mark-failed" title="did not hold">✗</span>'
 
 
-def _figure(term: str, value: str, wide: bool = False) -> str:
+def figure_item(term: str, value: str, wide: bool = False) -> str:
     """One figure of a header; ``value`` is HTML (escape it first)."""
     return f"<div{' class=wide' if wide else ''}><dt>{_e(term)}</dt><dd>{value}</dd></div>"
 
@@ -271,7 +296,8 @@ def _alert(verdict: Verdict) -> str:
     )
 
 
-def _run_header(name: str, verdict: Verdict, level: str, anchor: str) -> str:
+def run_header(name: str, verdict: Verdict, level: str, anchor: str) -> str:
+    """An experiment's header: its outcome in words first, then its figures (HTML)."""
     during = verdict.phase(Phase.DURING)
     readers = (
         "not measured"
@@ -280,18 +306,18 @@ def _run_header(name: str, verdict: Verdict, level: str, anchor: str) -> str:
     )
     took = "" if verdict.duration_s is None else f", took {format_seconds(verdict.duration_s)}"
     figures = [
-        _figure("Target", _e(verdict.target), wide=True),
-        _figure("Outcome", _e(verdict.outcome)),
-        _figure("Exit code", _e(verdict.exit_code)),
-        _figure(
+        figure_item("Target", _e(verdict.target), wide=True),
+        figure_item("Outcome", _e(verdict.outcome)),
+        figure_item("Exit code", _e(verdict.exit_code)),
+        figure_item(
             "Score",
             f"{verdict.score}/100 <small>({verdict.checks_held} of {len(verdict.checks)} "
             "checks held)</small>",
         ),
-        _figure("Time to detect", _with_note(_ttd(verdict))),
-        _figure("Time to recover", _with_note(_ttr(verdict))),
-        _figure("Readers during the fault", _e(readers)),
-        _figure(
+        figure_item("Time to detect", _with_note(detect_words(verdict))),
+        figure_item("Time to recover", _with_note(recover_words(verdict))),
+        figure_item("Readers during the fault", _e(readers)),
+        figure_item(
             "Run", f"{_e(_started(verdict))}{_e(took)}, status {_e(verdict.status)}", wide=True
         ),
     ]
@@ -310,7 +336,8 @@ def _reasons(verdict: Verdict) -> str:
     return f'<h3>Why</h3><ul class="plain">{"".join(items)}</ul>'
 
 
-def _legend_item(swatch: str, color: str, text: str) -> str:
+def legend_item(swatch: str, color: str, text: str) -> str:
+    """One entry of a chart's legend; ``text`` is HTML (escape it first)."""
     style = f' style="border-color:{color}"' if color else ""
     return f'<li><span class="sw {swatch}"{style}></span>{text}</li>'
 
@@ -328,7 +355,7 @@ def _timeline_figure(
     for series in (*timeline.availability, *timeline.latency):
         swatch = {"points": "box", "dashed": "dashed"}.get(series.style, "")
         color = svg.SERIES_COLORS.get(series.key, "#334155")
-        legend.append(_legend_item(swatch, color, _e(series.label)))
+        legend.append(legend_item(swatch, color, _e(series.label)))
     for number, (window, fault) in enumerate(zip(timeline.windows, verdict.faults, strict=False)):
         if window.start is None:
             continue
@@ -338,7 +365,7 @@ def _timeline_figure(
         else:
             span = f"from {_at(window.start)}, {window.state}: no restore time"
         legend.append(
-            _legend_item(
+            legend_item(
                 "window" if restored else "open",
                 "",
                 f"<b>F{number + 1}</b> {_e(fault.name or fault.description)} ({_e(span)})",
@@ -363,7 +390,7 @@ def _mix_legend(
     rows: Sequence[tuple[str, Sequence[tuple[str, int]]]], color: Callable[[str], str]
 ) -> str:
     labels = list(dict.fromkeys(label for _, mix in rows for label, n in mix if n > 0))
-    items = [_legend_item("box", color(label), _e(label)) for label in labels]
+    items = [legend_item("box", color(label), _e(label)) for label in labels]
     return f'<ul class="legend">{"".join(items)}</ul>' if items else ""
 
 
@@ -519,18 +546,24 @@ def _fault_item(number: int, fault: FaultOutcome, start: float | None) -> str:
     )
 
 
-def _faults(verdict: Verdict, timeline: Timeline | None) -> str:
+def faults_section(verdict: Verdict, timeline: Timeline | None, first: int = 1) -> str:
+    """Each fault with its evidence and its restore (HTML); the timeline gives start times.
+
+    Faults are numbered F1, F2... as the timeline's windows; ``first`` continues a count
+    begun elsewhere (a game day numbers the faults of all its experiments in one series).
+    """
     if not verdict.faults:
         return '<h3>Faults</h3><p class="note">No fault was injected.</p>'
     starts = [w.start for w in timeline.windows] if timeline is not None else []
     items = [
-        _fault_item(i + 1, fault, starts[i] if i < len(starts) else None)
+        _fault_item(first + i, fault, starts[i] if i < len(starts) else None)
         for i, fault in enumerate(verdict.faults)
     ]
     return f'<h3>Faults</h3><ul class="plain">{"".join(items)}</ul>'
 
 
-def _check_item(check: Check) -> str:
+def check_item(check: Check) -> str:
+    """One check of the score as a list item: ✓, ✗ or - (not run), its kind and name."""
     detail = f" — {_e(check.detail)}" if check.detail else ""
     return (
         f"<li>{_mark(check.held, check.ran)} {_e(_CHECK_WORDS[check.kind])}: "
@@ -542,7 +575,7 @@ def _checks(verdict: Verdict) -> str:
     return (
         f"<h3>Checks: {verdict.checks_held} of {len(verdict.checks)} held, score "
         f"{verdict.score}/100</h3>"
-        f'<ul class="checks">{"".join(map(_check_item, verdict.checks))}</ul>'
+        f'<ul class="checks">{"".join(map(check_item, verdict.checks))}</ul>'
     )
 
 
@@ -576,7 +609,7 @@ def _experiment(
             f'<p class="alert"><strong>Not run:</strong> {_e(SKIPPED_REASON)}.</p>'
             f"<{level}>{_e(name)}</{level}></header></section>"
         )
-    parts = [_run_header(name, verdict, level, anchor), _reasons(verdict)]
+    parts = [run_header(name, verdict, level, anchor), _reasons(verdict)]
     journal = details.journal
     timeline: Timeline | None = None
     parts.append("<h3>What readers saw</h3>")
@@ -591,7 +624,7 @@ def _experiment(
         parts += [_hypothesis(journal, found), _method(found)]
     else:
         parts.append('<p class="note">The run left no journal: no timeline, no activity.</p>')
-    parts += [_faults(verdict, timeline), _checks(verdict), _log(details.log)]
+    parts += [faults_section(verdict, timeline), _checks(verdict), _log(details.log)]
     return f'<section class="experiment">{"".join(parts)}</section>'
 
 
@@ -666,13 +699,13 @@ def _gate_header(
     else:
         target = "; ".join(targets) or "n/a"
     figures = [
-        _figure("Target", _e(target), wide=True),
-        _figure("Outcome", _e(outcome)),
-        _figure("Exit code", _e(outcome.exit_code)),
-        _figure("Score", "n/a" if score is None else f"{score}/100 <small>(weighted)</small>"),
-        _figure("Experiments", f"{len(results)} <small>({held} held)</small>"),
-        _figure("Time to detect", _with_note(_slowest(results, detect=True))),
-        _figure("Time to recover", _with_note(_slowest(results, detect=False))),
+        figure_item("Target", _e(target), wide=True),
+        figure_item("Outcome", _e(outcome)),
+        figure_item("Exit code", _e(outcome.exit_code)),
+        figure_item("Score", "n/a" if score is None else f"{score}/100 <small>(weighted)</small>"),
+        figure_item("Experiments", f"{len(results)} <small>({held} held)</small>"),
+        figure_item("Time to detect", _with_note(_slowest(results, detect=True))),
+        figure_item("Time to recover", _with_note(_slowest(results, detect=False))),
     ]
     return (
         f'<header class="top o-{_e(outcome)}">{_gate_alert(results, outcome)}'
@@ -699,8 +732,8 @@ def _gate_row(index: int, name: str, verdict: Verdict | None, seconds: float) ->
         f"<td class=spark>{spark}<span class=during>"
         f"{_e(format_availability(during.availability))}</span></td>"
         f"<td class=num>{_e(format_ms(during.p95_ms))}</td>"
-        f"<td class=num>{_e(_short_time(_ttd(verdict)))}</td>"
-        f"<td class=num>{_e(_short_time(_ttr(verdict)))}</td>"
+        f"<td class=num>{_e(_short_time(detect_words(verdict)))}</td>"
+        f"<td class=num>{_e(_short_time(recover_words(verdict)))}</td>"
         f"<td class=num>{seconds:.1f} s</td></tr>"
     )
 
@@ -753,19 +786,25 @@ def render(
     ]
     if not results:
         body.append('<p class="note">No experiment.</p>')
-    written = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     page_title = f"{title}: {OUTCOME_WORDS[outcome][0].lower()} (exit {outcome.exit_code})"
     if not overview and results and results[0][1] is not None:
         page_title = f"{results[0][1].experiment}: {page_title}"
+    return page(page_title, "".join(body), "gate" if overview else "run")
+
+
+def page(title: str, body: str, body_class: str) -> str:
+    """A whole page around ``body`` (HTML, escaped already): the report's CSS, its
+    Content-Security-Policy (no script, no request), and its footer. ``title`` is text."""
+    written = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "style-src 'unsafe-inline'\">"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta name="generator" content="chaostoolkit-cdn {_e(__version__)}">'
-        f"<title>{_e(page_title)}</title><style>{_CSS}</style></head>"
-        f'<body class="{"gate" if overview else "run"}"><main>'
-        + "".join(body)
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head>"
+        f'<body class="{_e(body_class)}"><main>'
+        + body
         + f"<footer>Written by chaostoolkit-cdn {_e(__version__)} on {_e(written)}. "
         "This page needs no network and runs no script.</footer></main></body></html>\n"
     )

@@ -22,14 +22,14 @@ from chaos_runner.verdict import (
     format_seconds,
 )
 
-__all__ = ["render"]
+__all__ = ["cell", "check_line", "fault_line", "render"]
 
 PASS, FAIL, SKIP = "✓", "✗", "-"
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
-def _cell(text: object) -> str:
+def cell(text: object) -> str:
     """Text safe in a table cell or a list item: one line, no HTML tag, no column break."""
     flat = " ".join(_CONTROL.sub("", str(text)).split())
     return flat.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
@@ -70,7 +70,7 @@ def _row(name: str, verdict: Verdict | None, seconds: float) -> str:
             f"{seconds:.1f} s",
             verdict.target,
         ]
-    return "| " + " | ".join(_cell(cell) for cell in cells) + " |"
+    return "| " + " | ".join(cell(value) for value in cells) + " |"
 
 
 def _table(results: Sequence[tuple[str, Verdict | None, float]]) -> list[str]:
@@ -82,48 +82,50 @@ def _table(results: Sequence[tuple[str, Verdict | None, float]]) -> list[str]:
     ]
 
 
-def _check_line(check: Check) -> str:
-    detail = "" if not check.detail else f" — {_cell(check.detail)}"
-    return f"- {_mark(check.held)} {_CHECK_WORDS[check.kind]}: {_cell(check.name)}{detail}"
+def check_line(check: Check) -> str:
+    """One check as a list item: ✓ or ✗, its kind, its name and detail."""
+    detail = "" if not check.detail else f" — {cell(check.detail)}"
+    return f"- {_mark(check.held)} {_CHECK_WORDS[check.kind]}: {cell(check.name)}{detail}"
 
 
-def _fault_line(fault: FaultOutcome) -> str:
-    name = f"{_cell(fault.name)}: " if fault.name else ""
-    text = f"{name}{_cell(fault.description)}: {'verified' if fault.verified else 'not verified'}"
+def fault_line(fault: FaultOutcome) -> str:
+    """One fault as a list item: verified or not, its evidence, its restore."""
+    name = f"{cell(fault.name)}: " if fault.name else ""
+    text = f"{name}{cell(fault.description)}: {'verified' if fault.verified else 'not verified'}"
     if fault.evidence:
-        text += f" ({_cell(fault.evidence)})"
+        text += f" ({cell(fault.evidence)})"
     if fault.state:
         took = fault.restore_seconds
-        text += f"; {_cell(fault.state)}" + ("" if took is None else f" in {format_seconds(took)}")
-        text += f": {_cell(fault.detail)}" if fault.detail else ""
+        text += f"; {cell(fault.state)}" + ("" if took is None else f" in {format_seconds(took)}")
+        text += f": {cell(fault.detail)}" if fault.detail else ""
     mark = _mark(fault.verified and fault.state in (None, "restored", "irreversible"))
     return f"- {mark} {text}"
 
 
 def _section(name: str, verdict: Verdict | None) -> list[str]:
     if verdict is None:
-        return [f"### {SKIP} {_cell(name)}: skipped", "", _cell(SKIPPED_REASON), ""]
+        return [f"### {SKIP} {cell(name)}: skipped", "", cell(SKIPPED_REASON), ""]
     lines = [
-        f"### {_mark(verdict.outcome is Outcome.HELD)} {_cell(name)}: {verdict.outcome} "
+        f"### {_mark(verdict.outcome is Outcome.HELD)} {cell(name)}: {verdict.outcome} "
         f"(exit {verdict.exit_code}), score {verdict.score}/100",
         "",
-        f"*{_cell(verdict.experiment)}* on {_cell(verdict.target)}",
+        f"*{cell(verdict.experiment)}* on {cell(verdict.target)}",
         "",
-        *(f"- {_cell(reason)}" for reason in verdict.reasons),
-        *(f"- note: {_cell(note)}" for note in verdict.notes),
+        *(f"- {cell(reason)}" for reason in verdict.reasons),
+        *(f"- note: {cell(note)}" for note in verdict.notes),
         "",
         f"**Checks**: {verdict.checks_held} of {len(verdict.checks)} held",
         "",
-        *(_check_line(check) for check in verdict.checks),
+        *(check_line(check) for check in verdict.checks),
         "",
     ]
     lines += ["**Readers saw**", ""]
-    lines += [f"- {phase.phase}: {_cell(phase.describe())}" for phase in verdict.phases]
+    lines += [f"- {phase.phase}: {cell(phase.describe())}" for phase in verdict.phases]
     if verdict.watch is not None:
-        lines.append(f"- {_cell(verdict.watch.describe())}")
+        lines.append(f"- {cell(verdict.watch.describe())}")
     lines.append("")
     if verdict.faults:
-        lines += ["**Faults**", "", *(_fault_line(fault) for fault in verdict.faults), ""]
+        lines += ["**Faults**", "", *(fault_line(fault) for fault in verdict.faults), ""]
     return lines
 
 
@@ -141,7 +143,7 @@ def render(
     score = gate_score(results)
     shown = "n/a" if score is None else f"{score}/100"
     lines = [
-        f"## {_mark(outcome is Outcome.HELD)} {_cell(title)}: {outcome} "
+        f"## {_mark(outcome is Outcome.HELD)} {cell(title)}: {outcome} "
         f"(exit {outcome.exit_code}), score {shown}",
         "",
         *_table(results),

@@ -34,8 +34,14 @@ SERIES_COLORS = {
     "p95": "#d97706",
     "p50": "#2563eb",
     "watch-max": "#64748b",
+    "samples": "#0f766e",
 }
-MARK_COLORS = {"deviation": "#b91c1c", "detected": "#7c3aed", "recovered": "#047857"}
+MARK_COLORS = {
+    "deviation": "#b91c1c",
+    "detected": "#7c3aed",
+    "recovered": "#047857",
+    "note": "#0369a1",
+}
 BOUND_COLOR = "#991b1b"
 WINDOW_FILL = "#f59e0b"
 OPEN_FILL = "#dc2626"
@@ -102,7 +108,7 @@ def _series(series: Series, x: _Scale, y: _Scale) -> str:
             coords = [(middle - 5, coords[0][1]), (middle + 5, coords[1][1])]
         if series.style != "points" and len(coords) > 1:
             dash = ' stroke-dasharray="6 3"' if series.style == "dashed" else ""
-            width = "2.2" if series.key in ("p99", "load", "watch") else "1.6"
+            width = "2.2" if series.key in ("p99", "load", "watch", "samples") else "1.6"
             points = " ".join(f"{_f(a)},{_f(b)}" for a, b in coords)
             parts.append(
                 f'<polyline points="{points}" fill="none" stroke-width="{width}"{dash} '
@@ -136,20 +142,22 @@ def _window(window: Window, x: _Scale, top: float, bottom: float, hatch: str) ->
 
 
 def _mark_labels(marks: Sequence[Mark]) -> list[tuple[str, Mark]]:
-    """Each mark with its short label: ✗1, ✗2... for deviations, TTD and TTR for the watch."""
+    """Each mark with its short label: ✗1, ✗2... for deviations, N1, N2... for a game day's
+    notes, TTD and TTR for the watch."""
     labelled = []
-    deviations = 0
+    counts = {"deviation": 0, "note": 0}
     for mark in marks:
-        if mark.kind == "deviation":
-            deviations += 1
-            labelled.append((f"✗{deviations}", mark))
+        if mark.kind in counts:
+            counts[mark.kind] += 1
+            prefix = "✗" if mark.kind == "deviation" else "N"
+            labelled.append((f"{prefix}{counts[mark.kind]}", mark))
         else:
             labelled.append(("TTD" if mark.kind == "detected" else "TTR", mark))
     return labelled
 
 
 def mark_names(marks: Sequence[Mark]) -> list[tuple[str, Mark]]:
-    """The short label of each mark (``✗1``, ``TTD``, ``TTR``), for the chart's legend."""
+    """The short label of each mark (``✗1``, ``N1``, ``TTD``, ``TTR``), for the chart's legend."""
     return _mark_labels(marks)
 
 
@@ -277,29 +285,36 @@ def _panel(
     return "".join(parts), y
 
 
+#: Parts of a run with a fill of their own; any other (a game day's experiment) is a "part".
+_SPAN_CLASSES = frozenset({"before", "method", "after"})
+
+
 def _span(span: Span, x: _Scale, strip: float) -> str:
     """One part of the run under the time axis; a label that does not fit goes beside it."""
     left, width = x(span.start), max(x(span.end) - x(span.start), 1.5)
+    kind = span.label if span.label in _SPAN_CLASSES else "part"
     needed = len(span.label) * _CHAR + 6
     if needed <= width:
         at, anchor = left + width / 2, "middle"
-    elif span.label == "before":
-        at, anchor = left - 3, "end"
+    elif span.label == "before" or left + width + needed > _WIDTH:
+        at, anchor = left - 3, "end"  # the first part, or one too near the right edge
     else:
         at, anchor = left + width + 3, "start"
     return (
         f'<g class="span"><title>{escape(span.label)}</title>'
         f'<rect x="{_f(left)}" y="{_f(strip)}" width="{_f(width)}" height="14" '
-        f'class="span-{escape(span.label)}"/>'
+        f'class="span-{kind}"/>'
         f'<text x="{_f(at)}" y="{_f(strip + 10.5)}" text-anchor="{anchor}" '
         f'class="tick">{escape(span.label)}</text></g>'
     )
 
 
-def timeline_chart(chart_id: str, timeline: Timeline) -> str:
+def timeline_chart(
+    chart_id: str, timeline: Timeline, axis: str = "seconds since the run started"
+) -> str:
     """Availability (and latency, when measured) over the run, fault windows shaded,
     deviations and the watch's detection and recovery marked; "" when nothing was measured
-    over time."""
+    over time. ``axis`` names the time axis (a game day counts from its own start)."""
     if not timeline.availability and not timeline.latency:
         return ""
     right = _WIDTH - _RIGHT
@@ -347,7 +362,7 @@ def timeline_chart(chart_id: str, timeline: Timeline) -> str:
     full = strip + (16 if timeline.spans else 0) + 14
     body.append(
         f'<text x="{_f(right)}" y="{_f(full - 3)}" text-anchor="end" class="axis">'
-        "seconds since the run started</text>"
+        f"{escape(axis)}</text>"
     )
     count = sum(len(series) for series, _ in drawn)
     windows = sum(window.start is not None for window in timeline.windows)
