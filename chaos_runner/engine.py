@@ -140,6 +140,11 @@ def validate(path: Path) -> str:
             ensure_experiment_is_valid(experiment)
     except (ChaosException, ValueError, UnicodeDecodeError) as error:
         return f"{path} is not a valid experiment: {_one_line(str(error))}"
+    except (TypeError, AttributeError, KeyError) as error:  # chaoslib on a wrong shape
+        return (
+            f"{path} is not a valid experiment: a key holds the wrong kind of value "
+            f"({_one_line(str(error))}); `method` and `rollbacks` are lists of activities."
+        )
     return ""
 
 

@@ -68,6 +68,7 @@ def buggy_fault(experiment: dict[str, Any]) -> None:
         (["list.yaml", "--target", "sandbox"], "is not an experiment"),
         (["binary.yaml", "--target", "sandbox"], "binary.yaml is not a text file"),
         (["unknown-module.yaml", "--target", "sandbox"], "is not a valid experiment"),
+        (["method-3.yaml", "--target", "sandbox"], "a key holds the wrong kind of value"),
         (["nothing", "--target", "sandbox"], "holds no experiment"),
         ([str(DISABLED), "--target", "sandbox", "--jobs", "0"], "--jobs must be from 1 to 32"),
         ([str(DISABLED), "--target", "sandbox", "--min-score", "200"], "--min-score must be"),
@@ -85,6 +86,7 @@ def test_bad_input_is_one_line_and_exit_2_with_nothing_run(
     (tmp_path / "empty.yaml").write_text("")
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     (tmp_path / "binary.yaml").write_bytes(b"\x00\x01\xff" * 20)
+    (tmp_path / "method-3.yaml").write_text("title: t\ndescription: d\nmethod: 3\n")
     variant(tmp_path, "unknown-module", lambda e: e["method"][0]["provider"].update(
         module="no.such.module"))  # fmt: skip
     (tmp_path / "nothing").mkdir()
