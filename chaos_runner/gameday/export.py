@@ -5,27 +5,12 @@ other jobs run. Each export starts the project's own command, ``chaos gameday ru
 (PLAN relative to the repository, as the user named it), with the target's environment, and
 never overlaps itself: cron through ``flock -n``, systemd because it never starts a oneshot
 service that is still running, Kubernetes with ``concurrencyPolicy: Forbid``, GitHub with a
-``concurrency`` group that queues rather than cancels.
+``concurrency`` group that queues rather than cancels. A run that goes on too long gets
+SIGTERM (it restores what it injected), and SIGKILL only after the restore's time.
 
-The schedule is the plan's cron, read on the wall clock of the plan's zone. Every export
-writes it from the fields as croniter reads them (the plan's own ``next_runs`` use croniter),
-never from the text: cron implementations disagree about ``*/2`` in a day field (cronie
-counts it as ``*``, robfig's cron in Kubernetes and croniter do not), so a field is written
-as ``*`` only when croniter reads it as every value, and otherwise as a list of values. What
-a scheduler cannot say exactly is refused (:class:`ExportError`), never approximated:
-
-- cron and Kubernetes take the five fields and the zone (``CRON_TZ``, ``timeZone``);
-- systemd takes an ``OnCalendar=`` with a zone suffix; cron ORs a restricted day of month
-  with a restricted day of week, systemd ANDs them, so such a schedule becomes two
-  ``OnCalendar=`` lines (a timer fires when either does);
-- GitHub reads cron in UTC only. A zone with one offset all year is shifted exactly (a time
-  that crosses midnight shifts its days too, where that is exact); a zone with daylight
-  saving gets the UTC lines of each offset, and a first job that lets the run go on only
-  when the line that fired belongs to the offset the zone has at that moment. A shift that
-  moves a day of month across a month's end (``0 0 1 * *`` in New York is the last day of
-  the month in UTC) has no UTC cron: refused.
-
-Nothing here reads the clock or the environment: the CLI passes ``now`` and the options.
+The schedule is written by :mod:`chaos_runner.gameday.calendars` (from croniter's fields;
+refused where a scheduler cannot say it exactly). Nothing here reads the clock or the
+environment: the CLI passes ``now`` and the options.
 """
 
 import datetime as dt
@@ -38,27 +23,25 @@ from dataclasses import dataclass, field
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
-
-from chaos_runner._errors import ConfigurationError
+from chaos_runner.gameday.calendars import (
+    CronFields,
+    ExportError,
+    UtcCron,
+    daylight_notes,
+    systemd_calendars,
+    utc_crons,
+)
 
 __all__ = [
     "DEFAULT_IMAGE",
     "FORMATS",
-    "CronFields",
     "ExportError",
     "Exported",
     "Format",
     "Job",
     "Settings",
-    "UtcCron",
-    "daylight_notes",
     "export",
-    "parse_cron",
-    "systemd_calendars",
     "unit_name",
-    "utc_crons",
-    "zone_offsets",
 ]
 
 Format = Literal["cron", "systemd", "kubernetes", "github"]
@@ -71,336 +54,15 @@ DEFAULT_IMAGE = "registry.example.com/chaos-gameday:latest"
 
 #: The longest job GitHub-hosted runners allow (minutes).
 _GITHUB_JOB_LIMIT_MIN = 360
-#: GitHub's shortest schedule interval (minutes); actionlint refuses anything shorter.
-_GITHUB_MIN_INTERVAL_MIN = 5
 #: Minutes a GitHub job needs besides the run and its restore (checkout, install, review,
 #: upload).
 _GITHUB_OVERHEAD_MIN = 20
-#: How far ahead a zone's offsets and daylight-saving changes are looked for (days).
-_ZONE_HORIZON_DAYS = 3 * 366
-_DAY_MIN = 1440
-
-_MACROS = {
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-    "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@hourly": "0 * * * *",
-}
-#: One item of a standard cron field: ``*``, a number or a name, a range, a step.
-_ITEM = re.compile(r"^(\*|\d+|[a-z]{3})(-(\d+|[a-z]{3}))?(/\d+)?$", re.IGNORECASE)
-_FIELD_NAMES = ("minute", "hour", "day of month", "month", "day of week")
-_SYSTEMD_DAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")  # cron's 0 is Sunday
-
-
-class ExportError(ConfigurationError):
-    """The plan's schedule cannot be written for this scheduler without changing when it
-    runs, or an option does not fit the format (the message says which and why)."""
-
-
-# --- the cron fields -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CronFields:
-    """A five-field cron as croniter reads it; ``None`` is a field of every value.
-
-    Day of week 0 is Sunday (7 is read as 0). When both day fields are restricted, a day
-    matches either (cron's OR).
-    """
-
-    expression: str
-    minutes: tuple[int, ...] | None
-    hours: tuple[int, ...] | None
-    days: tuple[int, ...] | None
-    months: tuple[int, ...] | None
-    weekdays: tuple[int, ...] | None
-
-    def text(self) -> str:
-        """The five fields as every scheduler reads them alike (lists, never ``*/n``)."""
-        return " ".join(
-            _cron_list(values)
-            for values in (self.minutes, self.hours, self.days, self.months, self.weekdays)
-        )
-
-    def minutes_of_day(self) -> list[int]:
-        """The wall-clock times it names, in minutes after midnight, sorted."""
-        return sorted(
-            hour * 60 + minute
-            for hour in self.hours or range(24)
-            for minute in self.minutes or range(60)
-        )
-
-
-def parse_cron(expression: str) -> CronFields:
-    """``expression`` read as croniter reads it; only the syntax every scheduler shares.
-
-    Five fields of numbers, three-letter names, ``*``, ranges, steps and lists, or one of
-    ``@yearly @monthly @weekly @daily @hourly``. croniter's extensions (``L``, ``W``, ``#``,
-    ``H``, ``?``, a seconds field) are refused: cron, systemd, Kubernetes and GitHub do not
-    all read them.
-    """
-    text = _MACROS.get(expression.strip().lower(), expression.strip())
-    parts = text.split()
-    if len(parts) != 5:
-        raise ExportError(
-            f"The schedule {expression!r} is not a five-field cron expression (minute, hour, "
-            "day of month, month, day of week) that every scheduler reads; exports need one."
-        )
-    for name, part in zip(_FIELD_NAMES, parts, strict=True):
-        if not all(_ITEM.match(item) for item in part.split(",")):
-            raise ExportError(
-                f"The {name} field {part!r} of the schedule {expression!r} uses syntax that "
-                "not every scheduler reads (only numbers, three-letter names, *, ranges a-b, "
-                "steps /n and lists a,b): write it with those."
-            )
-    try:
-        expanded, nth = croniter.expand(text)
-    except (ValueError, KeyError) as error:  # croniter's CroniterError is a ValueError
-        raise ExportError(f"The schedule {expression!r} is not valid cron: {error}.") from None
-    if nth:
-        raise ExportError(f"The schedule {expression!r} names an nth weekday (#), not cron.")
-    minutes, hours, days, months, weekdays = (_values(field) for field in expanded)
-    return CronFields(text, minutes, hours, days, months, weekdays)
-
-
-def _values(field: Sequence[int | str]) -> tuple[int, ...] | None:
-    if "*" in field:
-        return None
-    return tuple(sorted({int(value) for value in field}))
-
-
-def _cron_list(values: Sequence[int] | None) -> str:
-    """``values`` as a cron field: runs of three or more equal steps as ``a-b`` or
-    ``a-b/n``, the rest one by one."""
-    if values is None:
-        return "*"
-    return ",".join(
-        (f"{a}-{b}" if step == 1 else f"{a}-{b}/{step}") if count >= 3 else f"{a}"
-        for a, b, step, count in _runs(values)
-    )
-
-
-def _runs(values: Sequence[int]) -> list[tuple[int, int, int, int]]:
-    """``values`` (sorted) cut into arithmetic runs: (first, last, step, count); a run of
-    fewer than three values has step 1 or its own step and is written one by one."""
-    runs: list[tuple[int, int, int, int]] = []
-    i = 0
-    while i < len(values):
-        j = i
-        step = values[i + 1] - values[i] if i + 1 < len(values) else 1
-        while j + 1 < len(values) and values[j + 1] - values[j] == step:
-            j += 1
-        if j - i >= 2:
-            runs.append((values[i], values[j], step, j - i + 1))
-            i = j + 1
-        else:
-            runs.append((values[i], values[i], 1, 1))
-            i += 1
-    return runs
-
-
-# --- systemd ---------------------------------------------------------------------------------
-
-
-def systemd_calendars(fields: CronFields, zone: ZoneInfo) -> list[str]:
-    """``OnCalendar=`` values that fire exactly when ``fields`` does in ``zone``: one, or
-    two when both day fields are restricted (cron ORs them; one systemd event ANDs)."""
-    clock = f"{_systemd_list(fields.hours, 2)}:{_systemd_list(fields.minutes, 2)}:00"
-    months = _systemd_list(fields.months, 2)
-    days = _systemd_list(fields.days, 2)
-    suffix = f" {zone.key}"
-    if fields.days is not None and fields.weekdays is not None:
-        return [
-            f"*-{months}-{days} {clock}{suffix}",
-            f"{_systemd_weekdays(fields.weekdays)} *-{months}-* {clock}{suffix}",
-        ]
-    weekdays = "" if fields.weekdays is None else _systemd_weekdays(fields.weekdays) + " "
-    return [f"{weekdays}*-{months}-{days} {clock}{suffix}"]
-
-
-def _systemd_list(values: Sequence[int] | None, width: int) -> str:
-    if values is None:
-        return "*"
-    out = []
-    for a, b, step, count in _runs(values):
-        if count >= 3:
-            out.append(f"{a:0{width}}..{b:0{width}}" + (f"/{step}" if step != 1 else ""))
-        else:
-            out.append(f"{a:0{width}}")
-    return ",".join(out)
-
-
-def _systemd_weekdays(weekdays: Sequence[int]) -> str:
-    """Day names in systemd's week (Monday first), consecutive runs as ``Mon..Fri``."""
-    order = sorted((day - 1) % 7 for day in weekdays)  # 0 is Monday
-
-    def name(day: int) -> str:
-        return _SYSTEMD_DAYS[(day + 1) % 7]
-
-    out = []
-    for a, b, step, count in _runs(order):
-        if count >= 3 and step == 1:
-            out.append(f"{name(a)}..{name(b)}")
-        else:
-            out.extend(name(day) for day in range(a, b + 1, step))
-    return ",".join(out)
 
 
 def unit_name(plan_name: str) -> str:
     """``chaos-gameday-<plan>``, with what a unit (or Kubernetes) name cannot hold as ``-``."""
     cleaned = re.sub(r"[^a-z0-9]+", "-", plan_name.lower()).strip("-") or "plan"
     return f"chaos-gameday-{cleaned}"[:52].rstrip("-")  # a CronJob name: at most 52
-
-
-# --- UTC (GitHub) ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class UtcCron:
-    """One UTC cron line and the zone's UTC offsets (minutes) it stands for."""
-
-    cron: str
-    offsets: frozenset[int]
-
-
-def zone_offsets(zone: ZoneInfo, now: dt.datetime) -> list[int]:
-    """The UTC offsets (minutes) ``zone`` has from ``now`` over the next three years."""
-    return sorted({_offset(zone, now + dt.timedelta(hours=12 * i)) for i in range(2 * 1098)})
-
-
-def _offset(zone: ZoneInfo, moment: dt.datetime) -> int:
-    offset = moment.astimezone(zone).utcoffset()
-    assert offset is not None  # an aware moment in a ZoneInfo always has one
-    return int(offset.total_seconds() // 60)
-
-
-def utc_crons(fields: CronFields, zone: ZoneInfo, now: dt.datetime) -> list[UtcCron]:
-    """UTC cron lines that, each kept to its offsets, fire when ``fields`` does in ``zone``.
-
-    For each offset the zone has, each wall-clock time moves to UTC; the times that land on
-    the same UTC day (before, on or after the local one) and share their minutes make one
-    line. A line several offsets share stands for all of them.
-    """
-    _refuse_too_frequent(fields)
-    lines: dict[str, set[int]] = {}
-    for offset in zone_offsets(zone, now):
-        for line in _utc_lines(fields, offset, zone):
-            lines.setdefault(line, set()).add(offset)
-    return [UtcCron(line, frozenset(offsets)) for line, offsets in lines.items()]
-
-
-def _utc_lines(fields: CronFields, offset: int, zone: ZoneInfo) -> list[str]:
-    by_shift: dict[int, dict[int, set[int]]] = {}
-    for local in fields.minutes_of_day():
-        shift, utc = divmod(local - offset, _DAY_MIN)
-        by_shift.setdefault(shift, {}).setdefault(utc // 60, set()).add(utc % 60)
-    lines = []
-    for shift, hours in sorted(by_shift.items()):
-        days, months, weekdays = _shifted_days(fields, shift, offset, zone)
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for hour, minutes in sorted(hours.items()):
-            groups.setdefault(tuple(sorted(minutes)), []).append(hour)
-        for minute_list, hour_list in groups.items():
-            minute_field = None if len(minute_list) == 60 else minute_list
-            hour_field = None if len(hour_list) == 24 else tuple(hour_list)
-            lines.append(
-                " ".join(
-                    _cron_list(values)
-                    for values in (minute_field, hour_field, days, months, weekdays)
-                )
-            )
-    return lines
-
-
-_DayFields = tuple[tuple[int, ...] | None, tuple[int, ...] | None, tuple[int, ...] | None]
-
-
-def _shifted_days(fields: CronFields, shift: int, offset: int, zone: ZoneInfo) -> _DayFields:
-    """The day fields one day later (``shift`` 1) or earlier (-1), where that is exact."""
-    days, months, weekdays = fields.days, fields.months, fields.weekdays
-    if shift == 0 or (days is None and months is None and weekdays is None):
-        return days, months, weekdays
-    moved = "the day before" if shift < 0 else "the day after"
-    where = f"{zone.key} (UTC{offset / 60:+g})"
-    if days is not None and (min(days) + shift < 1 or max(days) + shift > 28):
-        raise ExportError(
-            f"The schedule {fields.expression!r} in {where} falls on {moved} in UTC, and "
-            f"day {min(days) if shift < 0 else max(days)} of a month would move across a "
-            "month's end, which a UTC cron cannot name (GitHub reads cron in UTC only). "
-            "Pick a time of day that stays on the same date in UTC, or another export."
-        )
-    if months is not None and (days is None or weekdays is not None):
-        raise ExportError(
-            f"The schedule {fields.expression!r} in {where} falls on {moved} in UTC, and its "
-            "months would move at a month's end, which a UTC cron cannot name (GitHub reads "
-            "cron in UTC only). Pick a time of day that stays on the same date in UTC, or "
-            "another export."
-        )
-    return (
-        None if days is None else tuple(day + shift for day in days),
-        months,
-        None if weekdays is None else tuple(sorted({(w + shift) % 7 for w in weekdays})),
-    )
-
-
-def _refuse_too_frequent(fields: CronFields) -> None:
-    times = fields.minutes_of_day()
-    gaps = [b - a for a, b in zip(times, [*times[1:], times[0] + _DAY_MIN], strict=True)]
-    if min(gaps) < _GITHUB_MIN_INTERVAL_MIN:
-        raise ExportError(
-            f"The schedule {fields.expression!r} fires {min(gaps)} minute(s) apart; GitHub "
-            f"runs schedules at most every {_GITHUB_MIN_INTERVAL_MIN} minutes."
-        )
-
-
-# --- daylight saving -------------------------------------------------------------------------
-
-
-def daylight_notes(fields: CronFields, zone: ZoneInfo, now: dt.datetime) -> list[str]:
-    """A sentence for each wall-clock time the schedule names that ``zone`` skips or repeats
-    in the next year: schedulers run those differently (docs/gameday.md, Exports)."""
-    notes = []
-    for change, before, after in _changes(zone, now, now + dt.timedelta(days=366)):
-        start = change + dt.timedelta(minutes=min(before, after))
-        wall = start.replace(tzinfo=None)
-        for minute in range(abs(after - before)):
-            moment = wall + dt.timedelta(minutes=minute)
-            if croniter.match(fields.text(), moment):
-                kind = "skips" if after > before else "repeats"
-                notes.append(
-                    f"{moment:%H:%M} on {moment:%a %Y-%m-%d} is a time {zone.key} {kind} "
-                    "(daylight saving); schedulers run such a time differently (see "
-                    "docs/gameday.md, Exports): pick a time outside the change to be sure."
-                )
-                break
-    return notes
-
-
-def _changes(
-    zone: ZoneInfo, start: dt.datetime, end: dt.datetime
-) -> list[tuple[dt.datetime, int, int]]:
-    """Each moment (naive UTC) ``zone`` changes its offset, with the offsets (minutes)
-    before and after."""
-    found = []
-    low = int(start.timestamp())
-    step = 12 * 3600
-    while low < end.timestamp():
-        before, after = _offset_at(zone, low), _offset_at(zone, low + step)
-        if before != after:
-            a, b = low, low + step  # the change is in (a, b]
-            while b - a > 1:
-                middle = (a + b) // 2
-                a, b = (middle, b) if _offset_at(zone, middle) == before else (a, middle)
-            found.append((dt.datetime.fromtimestamp(b, dt.UTC).replace(tzinfo=None), before, after))
-        low += step
-    return found
-
-
-def _offset_at(zone: ZoneInfo, epoch: int) -> int:
-    return _offset(zone, dt.datetime.fromtimestamp(epoch, dt.UTC))
 
 
 # --- the job and its settings ----------------------------------------------------------------
@@ -492,7 +154,7 @@ def _crontab(job: Job, settings: Settings) -> str:
         f">> {shlex.quote(log)} 2>&1"
     )
     header = [
-        *_header(job, "cron", settings),
+        *_header(job, "cron"),
         "Install: add these lines at the END of the crontab of the user who runs game days "
         "(crontab -e): CRON_TZ applies to every line after it. CRON_TZ needs a cron that "
         "reads it (cronie: Fedora, RHEL, Arch); one that does not reads the times in the "
@@ -522,12 +184,14 @@ def _systemd(job: Job, settings: Settings) -> tuple[tuple[str, str], ...]:
     optional = "-" if job.target == "sandbox" else ""
     command = " ".join(_systemd_word(word) for word in [settings.chaos, "gameday", "run", job.plan])
     service_header = [
-        *_header(job, "systemd", settings),
+        *_header(job, "systemd"),
         f"Install: copy {unit}.service and {unit}.timer to /etc/systemd/system/, then "
         f"`systemctl daemon-reload && systemctl enable --now {unit}.timer`.",
         "No overlap: systemd never starts a oneshot service that is still running.",
         f"Stop (systemctl stop, or after {_span(settings.timeout_s)}): SIGTERM to every "
         "process of the run (each restores what it injected), SIGKILL after TimeoutStopSec.",
+        "It runs as root: add User= (one who can read the checkout and the variables, and "
+        "write .chaos/ in the checkout) to run it as someone else.",
         _env_sentence(job, env_file),
     ]
     service = _comment(service_header, "#") + "\n".join(
@@ -596,7 +260,7 @@ def _cronjob(job: Job, settings: Settings) -> str:
     secret = settings.secret or unit
     deadline = max(10, int(job.starting_deadline_s))
     header = [
-        *_header(job, "kubernetes", settings),
+        *_header(job, "kubernetes"),
         "Apply: kubectl apply -n NAMESPACE -f THIS_FILE, after creating the Secret of the "
         f"variables: kubectl create secret generic {secret} --from-env-file=FILE.",
         f"The image ({settings.image}) must hold the repository (its WORKDIR the checkout, "
@@ -709,7 +373,7 @@ def _workflow(job: Job, settings: Settings, now: dt.datetime) -> str:
     unit = unit_name(job.name)
     environment = job.target == "environment"
     header = [
-        *_header(job, "github", settings),
+        *_header(job, "github"),
         f"Copy to .github/workflows/{unit}.yml: GitHub runs schedules of the default branch "
         "only, reads cron in UTC only, and may start a scheduled run late (or drop it when "
         "busy). No jitter: GitHub's own delay is larger than the plan's.",
@@ -894,7 +558,7 @@ def _clock_offset(offset: int) -> str:
 # --- shared ----------------------------------------------------------------------------------
 
 
-def _header(job: Job, to: Format, settings: Settings) -> list[str]:
+def _header(job: Job, to: Format) -> list[str]:
     return [
         f"Game day {job.title!r}: `chaos gameday run {job.plan}` "
         f"on the schedule {job.cron.expression!r} in {job.zone.key} "

@@ -35,7 +35,8 @@ from typer.testing import CliRunner
 from chaos_runner.cli import rollback
 from chaos_runner.cli.gameday import app
 from chaos_runner.gameday import windows
-from chaos_runner.gameday.export import FORMATS, parse_cron, systemd_calendars, utc_crons
+from chaos_runner.gameday.calendars import parse_cron, systemd_calendars, utc_crons
+from chaos_runner.gameday.export import FORMATS
 from chaos_runner.gameday.plan import load_plan
 from chaos_runner.gameday.runner import GAMEDAY_DIR_VARIABLE
 from tests.commands import chaos

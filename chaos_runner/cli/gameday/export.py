@@ -13,6 +13,7 @@ import typer
 from chaos_runner._errors import ConfigurationError
 from chaos_runner.cli._output import ExitCode, fail
 from chaos_runner.cli.gameday._app import app
+from chaos_runner.gameday.calendars import parse_cron
 from chaos_runner.gameday.export import (
     DEFAULT_IMAGE,
     FORMATS,
@@ -20,7 +21,6 @@ from chaos_runner.gameday.export import (
     Format,
     Job,
     Settings,
-    parse_cron,
 )
 from chaos_runner.gameday.export import (
     export as render,
