@@ -246,6 +246,9 @@ def test_a_deviation_a_lost_journal_an_abort_and_a_torn_line_are_said_with_quest
         "aborted", "A safeguard stopped the run: availability 40% < 50% over 5 s.",
         "distribution-disabled", reason="availability 40% < 50% over 5 s",
         by="safeguard"))  # fmt: skip
+    halted = f"halted by {NAMED_AUTHOR}: the CDN team asked to stop"  # as the safety control says
+    timeline.append(line, timeline.event(
+        "aborted", halted, "origin-outage", reason=halted, by="chaos halt"))  # fmt: skip
     with line.open("a") as torn:
         torn.write('{"at": 1, "kind": "no')
 
@@ -272,6 +275,13 @@ def test_a_deviation_a_lost_journal_an_abort_and_a_torn_line_are_said_with_quest
         "is that limit where readers start to notice, and did the site recover as fast once "
         "the run stopped?"
     ) in review.questions
+    # a halt is said without the name of who engaged the switch
+    assert (
+        "origin-outage was stopped by the halt switch (halted: the CDN team asked to stop): "
+        "what did the system show that made stopping necessary, and could a safeguard have "
+        "caught it first?"
+    ) in review.questions
+    assert NAMED_AUTHOR not in text and NAMED_AUTHOR not in render_html(review)
     assert review.skipped_lines == 1
     assert "1 line(s) of timeline.jsonl could not be read" in text
     assert_valid_markdown(text)
@@ -329,6 +339,48 @@ def test_a_directory_that_is_not_a_run_is_refused_with_a_sentence(tmp_path: Path
     (tmp_path / "run.json").write_text("{}")
     with pytest.raises(ReviewError, match=r"it has no timeline.jsonl"):
         build_review(tmp_path)
+
+
+def test_a_game_day_refused_by_its_preflight_asks_about_the_refusal(tmp_path: Path) -> None:
+    """The run directory `chaos gameday run` leaves when a pre-flight check refuses the day
+    (its files as chaos_runner/gameday/runner.py writes them; no experiment ran)."""
+    (tmp_path / "plan.yaml").write_text(PLAN)
+    reason = "Pre-flight refused the game day: already in ALARM: site-5xx"
+    line = tmp_path / "timeline.jsonl"
+    for kind, text, fields in (
+        ("gameday-started", f"Game day started: {TITLE}.", {"title": TITLE}),
+        ("preflight", "Pre-flight alarms: REFUSED: already in ALARM: site-5xx",
+         {"check": "alarms", "ok": False, "detail": "already in ALARM: site-5xx"}),
+        ("aborted", reason, {"reason": reason, "by": "preflight"}),
+        ("gameday-ended", "Game day ended: aborted (exit 5) after 2 s.",
+         {"outcome": "aborted", "exit_code": 5}),
+    ):  # fmt: skip
+        timeline.append(line, timeline.event(kind, text, None, **fields))
+    experiments = [
+        {"name": stem, "path": str(ROOT / "experiments" / f"{stem}.yaml"), "directory": None,
+         "outcome": "skipped", "exit_code": None, "score": None, "seconds": 0.0}
+        for stem in ("origin-outage", "distribution-disabled")
+    ]  # fmt: skip
+    run = {"title": TITLE, "started": time.time() - 2, "ended": time.time(),
+           "outcome": "aborted", "exit_code": 5, "reason": reason,
+           "experiments": experiments}  # fmt: skip
+    (tmp_path / "run.json").write_text(json.dumps(run))
+
+    review = build_review(tmp_path)
+    text = render_markdown(review)
+
+    assert text.startswith(f"# Learning review: {TITLE} — aborted (exit 5)\n")
+    assert review.questions == (
+        "The game day was stopped by the pre-flight checks (Pre-flight refused the game day: "
+        "already in ALARM: site-5xx): what state was the system in, and how would we notice "
+        "that state outside a game day?",
+    )
+    assert "- origin-outage: it was not run (the run has no directory of it).\n" in text
+    # each experiment's hypothesis, from its file since no journal was written
+    assert "| 1 | origin-outage | The edge serves what was deployed; 99% of requests" in text
+    assert "| 1 | origin-outage | skipped, as stored | n/a |" in text
+    assert '<header class="top o-aborted">' in render_html(review)
+    assert_valid_markdown(text)
 
 
 def test_a_game_day_with_no_journal_no_plan_and_no_end_is_still_reviewed(tmp_path: Path) -> None:

@@ -33,6 +33,11 @@ def _role_words(roles: Sequence[tuple[str, str]]) -> frozenset[str]:
 _Finding = tuple[Surprise, str | None]  # a surprise and its question (None: none to ask)
 
 
+def _period(text: str) -> str:
+    """``text`` as a sentence: a full stop at its end unless it has one."""
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
 def _quoted(detail: str) -> str:
     return f" ({detail.rstrip('.')})" if detail else ""
 
@@ -172,12 +177,16 @@ def _experiment_findings(
     experiment: ExperimentReview, aborted_by_event: set[str]
 ) -> Iterator[_Finding]:
     name, verdict = experiment.name, experiment.verdict
+    if verdict is None and experiment.directory is None:
+        # Never started: what stopped the day (an abort, a refused pre-flight) asks why.
+        yield Surprise("skipped", name, _period(f"{name}: {experiment.missing}")), None
+        return
     if verdict is None:
         stored = experiment.outcome_words
         said = "" if stored == "not judged" else f"; run.json stored: {stored}"
         yield (
-            Surprise("missing", name, f"{name}: {experiment.missing}{said}."),
-            f"{name} left no journal to judge ({experiment.missing}): what ended its run "
+            Surprise("missing", name, _period(f"{name}: {experiment.missing}{said}")),
+            f"{name} left no journal to judge{_quoted(experiment.missing)}: what ended its run "
             "before the record was written, and were its faults restored?",
         )
         return
@@ -185,33 +194,39 @@ def _experiment_findings(
     if verdict.outcome is Outcome.ABORTED and name not in aborted_by_event:
         found.append(
             (
-                Surprise("aborted", name, f"{name}: {verdict.reason}."),
-                f"{name} was stopped before its end ({verdict.reason}): what did the system "
+                Surprise("aborted", name, _period(f"{name}: {verdict.reason}")),
+                f"{name} was stopped before its end{_quoted(verdict.reason)}: what did the system "
                 "show at that moment, and would a safeguard have stopped it on its own?",
             )
         )
     if not found and verdict.outcome not in (Outcome.HELD, Outcome.ABORTED):
         found.append(
             (
-                Surprise(str(verdict.outcome), name, f"{name}: {verdict.reason}."),
-                f"{name} ended {verdict.outcome} ({verdict.reason}): what in the system led there?",
+                Surprise(str(verdict.outcome), name, _period(f"{name}: {verdict.reason}")),
+                f"{name} ended {verdict.outcome}{_quoted(verdict.reason)}: what in the system led "
+                "there?",
             )
         )
     yield from found
     yield from _watch_findings(name, verdict)
 
 
-_ABORT_QUESTIONS = {
+_HALT_QUESTION = (
+    "what did the system show that made stopping necessary, and could a safeguard have "
+    "caught it first?"
+)
+_ABORT_QUESTIONS = {  # by what stopped it: a game day's, or a run's (``chaos halt``)
     "safeguard": "is that limit where readers start to notice, and did the site recover as "
     "fast once the run stopped?",
-    "halt": "what did the system show that made stopping necessary, and could a safeguard "
-    "have caught it first?",
+    "halt": _HALT_QUESTION,
+    "chaos halt": _HALT_QUESTION,
     "preflight": "what state was the system in, and how would we notice that state outside "
     "a game day?",
 }
 _STOPPED_BY = {
     "safeguard": "a safeguard",
     "halt": "the halt switch",
+    "chaos halt": "the halt switch",
     "interrupt": "an interrupt (Ctrl-C or SIGTERM)",
     "preflight": "the pre-flight checks",
 }
@@ -229,7 +244,7 @@ def _said(event: Event) -> str:
 
 def _event_findings(events: Sequence[Event], roles: frozenset[str]) -> Iterator[_Finding]:
     for event in events:
-        where = event.experiment or "the game day"
+        where = event.experiment or "The game day"  # a question begins with it
         reason = _quoted(_text(event.fields.get("reason")))
         if event.kind == "aborted":
             by = _text(event.fields.get("by"))

@@ -4,7 +4,7 @@ import datetime as dt
 import json
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from chaos_runner.gameday.review._model import (
     ReviewError,
     Sample,
     Surprise,
+    blameless,
 )
 from chaos_runner.report import journal as journal_reader
 from chaos_runner.report.journal import Mark
@@ -154,9 +155,13 @@ def _events(found: timeline_file.Timeline) -> tuple[list[Event], list[Sample]]:
             Event(
                 at=at,
                 kind=kind,
-                text=_text(item.get("text")) or kind,
+                text=blameless(_text(item.get("text")) or kind),
                 experiment=_text(item.get("experiment")) or None,
-                fields={key: value for key, value in item.items() if key not in known},
+                fields={
+                    key: blameless(value) if isinstance(value, str) else value
+                    for key, value in item.items()
+                    if key not in known
+                },
             )
         )
     return events, samples
@@ -224,7 +229,7 @@ class _Judged:
 
 def _judge(journal: Path | None) -> _Judged:
     if journal is None:
-        return _Judged(None, None, "it did not run (the run directory has no directory for it)")
+        return _Judged(None, None, "it was not run (the run has no directory of it)")
     try:
         found = json.loads(journal.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -234,9 +239,12 @@ def _judge(journal: Path | None) -> _Judged:
     except ValueError as error:
         return _Judged(None, None, f"its journal is damaged ({journal}: not JSON, {error})")
     try:
-        return _Judged(judge(found), found, "")
+        verdict = judge(found)
     except ConfigurationError as error:
         return _Judged(None, None, f"its journal is not a journal ({journal}: {error})")
+    findings = tuple(replace(f, reason=blameless(f.reason)) for f in verdict.findings)
+    notes = tuple(map(blameless, verdict.notes))
+    return _Judged(replace(verdict, findings=findings, notes=notes), found, "")
 
 
 def _hypothesis_of_file(run: Mapping[str, Any], path: str) -> str:
@@ -288,6 +296,10 @@ def _experiment(
         ended = start + took
     path = _text(entry.get("path"))
     hypothesis = journal_reader.hypothesis(journal) if judged.journal is not None else ""
+    skipped = _first(events, "skipped", name, index)
+    missing = judged.missing
+    if directory is None and skipped is not None:
+        missing = f"it was not run: {_text(skipped.fields.get('reason')) or skipped.text}"
     review = ExperimentReview(
         index=index,
         name=name,
@@ -295,7 +307,7 @@ def _experiment(
         directory=directory,
         hypothesis=hypothesis or _hypothesis_of_file(run, path),
         verdict=judged.verdict,
-        missing=judged.missing,
+        missing=missing,
         stored={**stored.get(name, {}), **entry},
         started=start,
         ended=ended,
