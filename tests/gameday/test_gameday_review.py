@@ -229,6 +229,26 @@ def test_the_html_review_opens_offline_in_chromium_with_its_chart(
     assert (tmp_path / "review.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
+def test_a_note_that_holds_markup_is_shown_as_text_and_loads_nothing(
+    game_day: GameDay, browser: Browser, tmp_path: Path
+) -> None:
+    run_dir = copied(game_day, tmp_path)
+    hostile = '<script>alert(1)</script><img src="http://127.0.0.1:9/x.png"> | col'
+    timeline.append(run_dir / "timeline.jsonl", timeline.event(
+        "note", hostile, "origin-outage", author="<b>support</b>"))  # fmt: skip
+
+    md, page = write_review(run_dir)
+
+    with opened(browser, page) as seen:
+        shown = seen.page
+        assert shown.locator("main script, main img, main iframe").count() == 0
+        assert hostile in shown.locator("table.timeline").inner_text()
+        seen.assert_quiet()
+    assert "<script>" not in page.read_text()
+    assert_valid_markdown(md.read_text())  # the pipe does not break the table
+
+
 # -- a game day gone wrong -------------------------------------------------------------------
 
 

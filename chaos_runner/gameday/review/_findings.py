@@ -270,6 +270,8 @@ def findings(
     problems: Sequence[Surprise],
     skipped_lines: int,
 ) -> tuple[tuple[Surprise, ...], tuple[str, ...]]:
+    """What surprised us, in the order of the experiments then of the timeline, and the
+    questions they raise (each once); one question at least."""
     aborted = {e.experiment for e in events if e.kind == "aborted" and e.experiment}
     skipped = {e.experiment for e in events if e.kind == "skipped" and e.experiment}
     found: list[_Finding] = []

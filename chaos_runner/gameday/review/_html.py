@@ -95,6 +95,8 @@ def _html_expected(review: Review) -> str:
         if review.hypothesis
         else '<p class="note">The plan states no hypothesis.</p>'
     )
+    if review.description:
+        hypothesis += f"<p>{_e(review.description)}</p>"
     rows = "".join(
         f"<tr><td class=num>{e.index}</td><td>{_e(e.name)}</td>"
         f"<td>{_e(e.hypothesis or 'unknown (no journal)')}</td></tr>"

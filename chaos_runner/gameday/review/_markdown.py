@@ -43,6 +43,8 @@ def _md_expected(review: Review) -> list[str]:
         f"> {cell(review.hypothesis)}" if review.hypothesis else "*The plan states no hypothesis.*",
         "",
     ]
+    if review.description:
+        lines += [cell(review.description), ""]
     lines += ["| # | experiment | steady-state hypothesis |", "|--:|---|---|"]
     lines += [
         f"| {e.index} | {cell(e.name)} | {cell(e.hypothesis or 'unknown (no journal)')} |"

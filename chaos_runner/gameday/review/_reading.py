@@ -406,7 +406,7 @@ def _span_of_run(run: Mapping[str, Any], events: Sequence[Event]) -> tuple[float
 
 
 def build_review(run_dir: Path) -> Review:
-    """The learning review of the game day run in ``run_dir`` (see the module doc).
+    """The learning review of the game day run in ``run_dir`` (see the package doc).
 
     Raises ReviewError when ``run_dir`` is not a game day's run (no run.json or timeline)
     or when either cannot be read; anything else missing is said in the review.
