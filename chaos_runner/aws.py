@@ -13,18 +13,22 @@ from chaos_runner._errors import AwsCallError
 from chaos_runner.target import is_loopback_url
 
 if TYPE_CHECKING:
+    from mypy_boto3_acm import ACMClient
     from mypy_boto3_cloudfront import CloudFrontClient
     from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_route53 import Route53Client
     from mypy_boto3_s3 import S3Client
 
 __all__ = [
     "LOOPBACK_ACCESS_KEY",
     "LOOPBACK_SECRET_KEY",
+    "acm_client",
     "aws_errors",
     "boto3_session",
     "cloudfront_client",
     "cloudwatch_client",
     "error_code",
+    "route53_client",
     "s3_client",
     "sts_client",
 ]
@@ -91,6 +95,22 @@ def cloudwatch_client(region: str, endpoint_url: str | None) -> "CloudWatchClien
     """A CloudWatch client. CloudFront's metrics live in us-east-1 (dimension Region=Global)."""
     client: CloudWatchClient = boto3_session(region, endpoint_url).client(
         "cloudwatch", endpoint_url=endpoint_url, config=_config(endpoint_url)
+    )
+    return client
+
+
+def acm_client(region: str, endpoint_url: str | None) -> "ACMClient":
+    """An ACM client. CloudFront takes its certificates from ACM in us-east-1 only."""
+    client: ACMClient = boto3_session(region, endpoint_url).client(
+        "acm", endpoint_url=endpoint_url, config=_config(endpoint_url)
+    )
+    return client
+
+
+def route53_client(region: str, endpoint_url: str | None) -> "Route53Client":
+    """A Route 53 client (a global service; the region only names the session's)."""
+    client: Route53Client = boto3_session(region, endpoint_url).client(
+        "route53", endpoint_url=endpoint_url, config=_config(endpoint_url)
     )
     return client
 

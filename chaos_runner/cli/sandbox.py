@@ -58,7 +58,16 @@ def up(
     ] = DEFAULT_EDGE_PORT,
     admin_port: Annotated[
         int,
-        typer.Option(help="Port of the admin API (origin link faults); 0 picks a free one."),
+        typer.Option(
+            help="Port of the admin API (origin link and certificate faults); 0 picks a free one."
+        ),
+    ] = 0,
+    https_port: Annotated[
+        int,
+        typer.Option(
+            help="Port of the site over HTTPS (the first POP, with a certificate of the "
+            "sandbox's own test CA); 0 picks a free one."
+        ),
     ] = 0,
     pops: Annotated[
         int,
@@ -89,6 +98,7 @@ def up(
         ("--aws-port", aws_port),
         ("--edge-port", edge_port),
         ("--admin-port", admin_port),
+        ("--https-port", https_port),
     ):
         _check_port(option, value)
     if not 1 <= pops <= MAX_POPS:
@@ -111,6 +121,7 @@ def up(
         pops=pops,
         propagation_delay=delay,
         admin_port=admin_port,
+        https_port=https_port,
     )
     state_file = default_state_file()
     if detach_:
@@ -218,7 +229,12 @@ def env(
         ),
     ] = False,
 ) -> None:
-    """Print `export` lines pointing the AWS CLI, boto3, hugo deploy and chaos at the sandbox."""
+    """Print `export` lines pointing the AWS CLI, boto3, hugo deploy and chaos at the sandbox.
+
+    They also make clients trust the sandbox's HTTPS (CHAOS_SITE_HTTPS_URL): SSL_CERT_FILE,
+    REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE name its trust bundle, the system's CAs plus the
+    sandbox's test CA, so the shell still reaches every other HTTPS site.
+    """
     if hugo and unset:
         fail("--hugo and --unset do not go together; pick one.", ExitCode.USAGE)
     if unset:

@@ -10,6 +10,6 @@ the ledger (:func:`chaos_runner.ledger.restorer`): whoever restores from the led
 (the safety control, ``chaos rollback``, the restore action) imports it first.
 """
 
-from chaos_runner.faults import cloudfront, objects, origin_link, s3
+from chaos_runner.faults import cloudfront, objects, origin_link, s3, tls
 
-__all__ = ["cloudfront", "objects", "origin_link", "s3"]
+__all__ = ["cloudfront", "objects", "origin_link", "s3", "tls"]

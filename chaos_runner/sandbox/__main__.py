@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--aws-port", type=int, default=0)
     parser.add_argument("--edge-port", type=int, default=0)
     parser.add_argument("--admin-port", type=int, default=0)
+    parser.add_argument("--https-port", type=int, default=0)
     parser.add_argument("--pops", type=int, default=DEFAULT_POPS)
     parser.add_argument("--propagation-delay", type=_duration, default=0.0)
     parser.add_argument("--state-file", type=Path, default=None)
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         propagation_delay=args.propagation_delay,
         admin_port=args.admin_port,
         distribution_id=args.distribution_id,
+        https_port=args.https_port,
     )
 
     def ready(info: SandboxInfo) -> None:

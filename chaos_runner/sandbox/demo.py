@@ -21,6 +21,13 @@ Which origin served a page is also in its S3 metadata, so that a site without th
 ``chaos-origin: primary`` and of the failover bucket with ``chaos-origin: secondary``
 (:data:`ORIGIN_METADATA`); the website endpoint answers it as ``x-amz-meta-chaos-origin``,
 and the edge passes it to viewers as CloudFront does.
+
+HTTPS and DNS, as the users' sites have them: the site's host name (:data:`SITE_HOST`, the
+bucket's name) is the distribution's alternate domain name, served with an ACM certificate
+in us-east-1 (SNI only; :func:`viewer_certificate`), and a public hosted zone for
+:data:`HOSTED_ZONE` holds A and AAAA alias records of that name to the distribution's
+domain name (:func:`alias_records`; :data:`CLOUDFRONT_HOSTED_ZONE_ID` is the hosted zone
+id every CloudFront alias target has).
 """
 
 import json
@@ -30,17 +37,22 @@ from typing import Any
 
 __all__ = [
     "BUCKET",
+    "CLOUDFRONT_HOSTED_ZONE_ID",
     "FAILOVER_BUCKET",
     "FAILOVER_ORIGIN_ID",
     "FAILOVER_PATH_PATTERN",
     "FAILOVER_STATUS_CODES",
+    "HOSTED_ZONE",
     "ORIGIN_GROUP_ID",
     "ORIGIN_ID",
     "ORIGIN_METADATA",
     "REGION",
+    "SITE_HOST",
+    "alias_records",
     "demo_distribution_config",
     "public_read_policy",
     "site_root",
+    "viewer_certificate",
     "website_domain",
 ]
 
@@ -55,6 +67,12 @@ FAILOVER_STATUS_CODES = (500, 502, 503, 504)
 #: The user metadata naming an object's origin (header ``x-amz-meta-chaos-origin``; the
 #: probes read that header, see ``probes._client.ORIGIN_HEADER``).
 ORIGIN_METADATA = "chaos-origin"
+#: The site's host name (the bucket is named after it, as `aws s3 cp` users name theirs).
+SITE_HOST = BUCKET
+#: The public hosted zone of the site's domain.
+HOSTED_ZONE = "chaos-demo.test"
+#: The hosted zone id of every CloudFront distribution as a Route 53 alias target.
+CLOUDFRONT_HOSTED_ZONE_ID = "Z2FDTNDATAQYW2"
 
 
 def website_domain(bucket: str, region: str = REGION) -> str:
@@ -187,4 +205,39 @@ def demo_distribution_config(
             ],
         },
         "PriceClass": "PriceClass_100",
+    }
+
+
+def viewer_certificate(certificate_arn: str, host: str = SITE_HOST) -> dict[str, Any]:
+    """The DistributionConfig keys that serve ``host`` with an ACM certificate, SNI only.
+
+    ``TLSv1.2_2021`` is the security policy CloudFront recommends (TLS 1.2 and later).
+    """
+    return {
+        "Aliases": {"Quantity": 1, "Items": [host]},
+        "ViewerCertificate": {
+            "CloudFrontDefaultCertificate": False,
+            "ACMCertificateArn": certificate_arn,
+            "SSLSupportMethod": "sni-only",
+            "MinimumProtocolVersion": "TLSv1.2_2021",
+        },
+    }
+
+
+def alias_records(distribution_domain: str, host: str = SITE_HOST) -> dict[str, Any]:
+    """The ChangeBatch that makes ``host`` an A and AAAA alias of the distribution."""
+    target = {
+        "HostedZoneId": CLOUDFRONT_HOSTED_ZONE_ID,
+        "DNSName": distribution_domain,
+        "EvaluateTargetHealth": False,
+    }
+    return {
+        "Comment": "the site's host name is an alias of its CloudFront distribution",
+        "Changes": [
+            {
+                "Action": "UPSERT",
+                "ResourceRecordSet": {"Name": f"{host}.", "Type": kind, "AliasTarget": target},
+            }
+            for kind in ("A", "AAAA")
+        ],
     }

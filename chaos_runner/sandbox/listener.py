@@ -19,10 +19,13 @@ sandbox is a :class:`ListeningSite` with these :class:`ListenerLimits`:
   a fixed ``503`` and is closed at once, so that abusive viewers cannot take the file
   descriptors the edge needs to reach its origins. The listen backlog is ``backlog``, so
   that hundreds of viewers connecting at once are not left retrying their SYNs.
+- TLS: a site given an SSL context serves HTTPS with the same limits; a connection that has
+  not finished its TLS handshake within ``idle_timeout`` seconds is closed.
 """
 
 import asyncio
 import logging
+import ssl
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -94,15 +97,21 @@ class ListeningSite(web.BaseSite):
     access log).
     """
 
-    __slots__ = ("_host", "_limits", "_open", "_port", "_refusing")
+    __slots__ = ("_host", "_limits", "_open", "_port", "_refusing", "_tls")
 
     def __init__(
-        self, runner: web.BaseRunner, host: str, port: int, limits: ListenerLimits
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        limits: ListenerLimits,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(runner, backlog=limits.backlog)
         self._host = host
         self._port = port
         self._limits = limits
+        self._tls = ssl_context
         self._open = 0
         self._refusing = False
 
@@ -110,7 +119,7 @@ class ListeningSite(web.BaseSite):
     def name(self) -> str:
         """The site's URL."""
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self._tls else 'http'}://{host}:{self.port}"
 
     @property
     def port(self) -> int:
@@ -137,7 +146,12 @@ class ListeningSite(web.BaseSite):
         """
         await super().start()
         self._server = await asyncio.get_running_loop().create_server(
-            self._accept, self._host, self._port, backlog=self._backlog
+            self._accept,
+            self._host,
+            self._port,
+            backlog=self._backlog,
+            ssl=self._tls,
+            ssl_handshake_timeout=self._limits.idle_timeout if self._tls else None,
         )
 
     def _accept(self) -> asyncio.BaseProtocol:

@@ -7,6 +7,7 @@ whose process is gone is stale and is cleaned up by ``status`` and ``down``.
 A sandbox run by :func:`serve` (``chaos sandbox up``, detached or not, and the sandbox
 control) gives its distribution the id :func:`stable_distribution_id` derives from the
 state file's directory, unless its settings name one: the same directory, the same id.
+Its test CA's certificate and trust bundle are written to that directory too.
 """
 
 import asyncio
@@ -64,7 +65,8 @@ def serve(
     """Run the sandbox in this process until SIGINT or SIGTERM; then stop it cleanly.
 
     Without a ``distribution_id`` in ``settings``, the distribution's id is the one of
-    ``state_file``'s directory (:func:`stable_distribution_id`).
+    ``state_file``'s directory (:func:`stable_distribution_id`); without a ``state_dir``,
+    the test CA's files go to that directory.
     """
     existing = find_running(state_file)
     if existing is not None:
@@ -74,6 +76,8 @@ def serve(
         )
     if settings.distribution_id is None:
         settings = replace(settings, distribution_id=stable_distribution_id(state_file.parent))
+    if settings.state_dir is None:
+        settings = replace(settings, state_dir=state_file.parent.absolute())
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(_serve(settings, state_file, on_ready))
 
@@ -131,6 +135,7 @@ def detach(settings: SandboxSettings, state_file: Path, log_file: Path) -> Sandb
         "--aws-port", str(settings.aws_port),
         "--edge-port", str(settings.edge_port),
         "--admin-port", str(settings.admin_port),
+        "--https-port", str(settings.https_port),
         "--pops", str(settings.pops),
         "--propagation-delay", f"{settings.propagation_delay:.6f}",
         "--state-file", str(state_file.absolute()),

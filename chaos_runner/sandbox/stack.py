@@ -1,7 +1,9 @@
 """The sandbox site stack in one process: control plane, website endpoint, edge, admin API.
 
-Start order: moto (control plane) -> demo resources (buckets, sites, policies,
-distribution) -> S3 website endpoint emulator -> the POPs of the edge -> the admin API.
+Start order: the site's certificates (a test CA, :mod:`chaos_runner.sandbox.tls`) -> moto
+(control plane) -> demo resources (buckets, sites, policies, the ACM certificate, the
+distribution, the Route 53 zone and alias records) -> S3 website endpoint emulator -> the
+POPs of the edge (the first POP over HTTP and HTTPS) -> the admin API.
 Stop order is the reverse, and stopping resets moto so that a later stack in the same
 process starts from nothing (so one process runs one stack at a time).
 """
@@ -10,6 +12,8 @@ import asyncio
 import mimetypes
 import os
 import re
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -18,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chaos_runner._errors import ConfigurationError, SandboxError
-from chaos_runner.aws import cloudfront_client, s3_client
+from chaos_runner.aws import acm_client, cloudfront_client, route53_client, s3_client
 from chaos_runner.sandbox import demo
 from chaos_runner.sandbox.controlplane import (
     CloudFrontListener,
@@ -30,6 +34,8 @@ from chaos_runner.sandbox.site_dir import check_site_dir
 from chaos_runner.sandbox.state import DISTRIBUTION_ID, SandboxInfo
 
 if TYPE_CHECKING:
+    import ssl
+
     from aiohttp import web
     from mypy_boto3_s3 import S3Client
 
@@ -39,6 +45,7 @@ if TYPE_CHECKING:
     from chaos_runner.sandbox.origin import OriginLink
     from chaos_runner.sandbox.pop import PointsOfPresence
     from chaos_runner.sandbox.propagation import Propagation
+    from chaos_runner.sandbox.tls import EdgeCertificates
     from chaos_runner.sandbox.website import WebsiteEndpoint
 
 __all__ = ["DEFAULT_POPS", "MAX_POPS", "SandboxSettings", "SandboxStack", "upload_site"]
@@ -62,7 +69,9 @@ class SandboxSettings:
     free port. ``site_dir`` (a built site, see :mod:`chaos_runner.sandbox.site_dir`) replaces
     the demo site in both buckets, each object tagged with the origin it is in.
     ``distribution_id`` (``E`` and 13 of ``[0-9A-Z]``) is the demo distribution's id; None:
-    moto draws one.
+    moto draws one. ``https_port`` is the first POP's HTTPS port. ``state_dir`` receives
+    the test CA's certificate and the trust bundle (:mod:`chaos_runner.sandbox.tls`); None:
+    a temporary directory of the stack's, removed when it stops.
     """
 
     host: str = "127.0.0.1"
@@ -73,6 +82,8 @@ class SandboxSettings:
     propagation_delay: float = 0.0
     admin_port: int = 0
     distribution_id: str | None = None
+    https_port: int = 0
+    state_dir: Path | None = None
 
 
 def upload_site(s3: "S3Client", bucket: str, site_dir: Path, origin: str = "") -> int:
@@ -112,6 +123,8 @@ class SandboxStack:
         self._pops: PointsOfPresence | None = None
         self._propagation: Propagation | None = None
         self._remove_listener: Callable[[], None] | None = None
+        self._certificates: EdgeCertificates | None = None
+        self._own_state_dir: Path | None = None
         self.info: SandboxInfo | None = None
 
     @property
@@ -132,6 +145,13 @@ class SandboxStack:
         if self._link is None:
             raise SandboxError("The sandbox edge is not running.")
         return self._link.faults
+
+    @property
+    def certificates(self) -> "EdgeCertificates":
+        """The edge's certificates: the test CA, the site's, and which one is served."""
+        if self._certificates is None:
+            raise SandboxError("The sandbox edge is not running.")
+        return self._certificates
 
     @property
     def propagation(self) -> "Propagation":
@@ -170,9 +190,10 @@ class SandboxStack:
             raise SandboxError(
                 f"A distribution id is E and 13 upper-case letters or digits; got {stable_id!r}."
             )
+        certificates = self._certificates = await asyncio.to_thread(self._make_certificates)
         self._control.start()
         endpoint = self._control.endpoint_url
-        distribution_id = await asyncio.to_thread(self._seed, endpoint)
+        distribution_id = await asyncio.to_thread(self._seed, endpoint, certificates)
         self._website = WebsiteEndpoint(endpoint, demo.REGION)
         # Idle connections to the emulator outlive the ones the edge's link keeps in its pool
         # (15 s), so the link never sends a request on a connection the emulator is closing.
@@ -207,13 +228,24 @@ class SandboxStack:
         )
         host = settings.host
         pop_urls: dict[str, str] = {}
+        https_port = 0
         for index, name in enumerate(self._pops.names):
             wanted = settings.edge_port + index if settings.edge_port else 0
             what = "edge" if index == 0 else f"edge POP {name}"
-            port = await self._serve(self._pops.app(name), wanted, what, "--edge-port")
+            runner = await self._runner(self._pops.app(name))
+            port = await self._listen(runner, wanted, what, "--edge-port")
             pop_urls[name] = f"http://{host}:{port}"
+            if index == 0:  # the site over HTTPS: the same POP, the same application
+                https_port = await self._listen(
+                    runner,
+                    settings.https_port,
+                    "edge (HTTPS)",
+                    "--https-port",
+                    ssl_context=certificates.context,
+                )
         edge_url = pop_urls[self._pops.names[0]]
-        admin_port = await self._serve_admin(edge_url, pop_urls)
+        https_url = f"https://{host}:{https_port}"
+        admin_port = await self._serve_admin(edge_url, pop_urls, https_url)
         self.info = SandboxInfo(
             pid=os.getpid(),
             aws_endpoint_url=endpoint,
@@ -229,33 +261,52 @@ class SandboxStack:
             failover_bucket=demo.FAILOVER_BUCKET,
             propagation_delay=settings.propagation_delay,
             site_dir=str(settings.site_dir.absolute()) if settings.site_dir else "",
+            https_url=https_url,
+            ca_file=str(certificates.ca_file),
+            trust_bundle=str(certificates.trust_bundle),
         )
         return self.info
 
-    async def _serve_admin(self, edge_url: str, pop_urls: dict[str, str]) -> int:
+    def _make_certificates(self) -> "EdgeCertificates":
+        """The test CA and the site's certificate, their PEMs in the state directory."""
+        from chaos_runner.sandbox.tls import EdgeCertificates
+
+        directory = self.settings.state_dir
+        if directory is None:
+            directory = self._own_state_dir = Path(tempfile.mkdtemp(prefix="chaos-sandbox-"))
+        return EdgeCertificates([demo.SITE_HOST, "localhost", "127.0.0.1", "::1"], directory)
+
+    async def _serve_admin(self, edge_url: str, pop_urls: dict[str, str], https_url: str) -> int:
         from chaos_runner.sandbox.admin import AdminApi
 
         def health() -> dict[str, Any]:
             return {
                 "pid": os.getpid(),
                 "edge_url": edge_url,
+                "https_url": https_url,
                 "pop_urls": pop_urls,
                 "distribution_id": self.pops.edges[0].distribution.id,
                 "propagation_delay": self.propagation.delay,
                 "link_faults": len(self.link_faults.records()),
+                "certificate": self.certificates.record()["state"],
             }
 
         def origins() -> list[str]:
             return [origin.domain_name for origin in self.pops.edges[0].distribution.origins]
 
-        admin = AdminApi(self.link_faults, health, origins)
+        admin = AdminApi(self.link_faults, health, origins, self.certificates)
         return await self._serve(admin.app(), self.settings.admin_port, "admin API", "--admin-port")
 
-    def _seed(self, endpoint: str) -> str:
-        """Create the demo buckets, sites, policies and distribution; return its id.
+    def _seed(self, endpoint: str, certificates: "EdgeCertificates") -> str:
+        """Create the demo buckets, sites, policies, certificate, distribution and DNS
+        records; return the distribution's id.
 
         Each bucket's objects say which origin of the group they are in (``primary``,
-        ``secondary``) in their metadata, whichever site the sandbox serves.
+        ``secondary``) in their metadata, whichever site the sandbox serves. The ACM
+        certificate is the one the edge serves over HTTPS (imported, as ACM holds a
+        certificate made elsewhere); the distribution names it (SNI only) with the site's
+        host name as its alternate domain name, and that name is an A and AAAA alias of
+        the distribution in the public hosted zone of the site's domain.
         """
         s3 = s3_client(demo.REGION, endpoint)
         sites = (
@@ -277,15 +328,27 @@ class SandboxStack:
                 },
             )
             s3.put_bucket_policy(Bucket=bucket, Policy=demo.public_read_policy(bucket))
+        certificate_arn = acm_client(demo.REGION, endpoint).import_certificate(
+            **certificates.acm_import()  # type: ignore[arg-type]
+        )["CertificateArn"]
         cloudfront = cloudfront_client(demo.REGION, endpoint)
         wanted = self.settings.distribution_id
         # A stable id comes with a stable CallerReference: a config read before a restart
         # (the prior config in a ledger entry) is then the config after it, too.
         reference = f"sandbox-{wanted}" if wanted else f"sandbox-{uuid.uuid4()}"
-        created = cloudfront.create_distribution(
-            DistributionConfig=demo.demo_distribution_config(reference)  # type: ignore[arg-type]
-        )
+        config = demo.demo_distribution_config(reference) | demo.viewer_certificate(certificate_arn)
+        created = cloudfront.create_distribution(DistributionConfig=config)  # type: ignore[arg-type]
         distribution_id = created["Distribution"]["Id"]
+        route53 = route53_client(demo.REGION, endpoint)
+        zone = route53.create_hosted_zone(
+            Name=demo.HOSTED_ZONE,
+            CallerReference=reference,
+            HostedZoneConfig={"Comment": "chaostoolkit-cdn sandbox", "PrivateZone": False},
+        )
+        route53.change_resource_record_sets(
+            HostedZoneId=zone["HostedZone"]["Id"],
+            ChangeBatch=demo.alias_records(created["Distribution"]["DomainName"]),  # type: ignore[arg-type]
+        )
         if wanted is None:
             return distribution_id
         assign_distribution_id(distribution_id, wanted)
@@ -300,14 +363,31 @@ class SandboxStack:
         limits: "ListenerLimits | None" = None,
     ) -> int:
         """Serve ``app`` on ``port`` of the sandbox's host; return the bound port."""
-        from aiohttp import web
+        return await self._listen(await self._runner(app), port, what, option, limits)
 
-        from chaos_runner.sandbox.listener import ListenerLimits, ListeningSite
+    async def _runner(self, app: "web.Application") -> "web.AppRunner":
+        """A runner of ``app``, set up, stopped with the stack."""
+        from aiohttp import web
 
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         self._runners.append(runner)
-        site = ListeningSite(runner, self.settings.host, port, limits or ListenerLimits())
+        return runner
+
+    async def _listen(
+        self,
+        runner: "web.AppRunner",
+        port: int,
+        what: str,
+        option: str,
+        limits: "ListenerLimits | None" = None,
+        ssl_context: "ssl.SSLContext | None" = None,
+    ) -> int:
+        """Serve ``runner``'s application on ``port`` too (HTTPS with ``ssl_context``)."""
+        from chaos_runner.sandbox.listener import ListenerLimits, ListeningSite
+
+        limits = limits or ListenerLimits()
+        site = ListeningSite(runner, self.settings.host, port, limits, ssl_context)
         try:
             await site.start()
         except OSError as error:
@@ -339,3 +419,7 @@ class SandboxStack:
             await self._website.close()
             self._website = None
         await asyncio.to_thread(self._control.stop)
+        self._certificates = None
+        if self._own_state_dir is not None:
+            shutil.rmtree(self._own_state_dir, ignore_errors=True)
+            self._own_state_dir = None

@@ -14,6 +14,7 @@ from chaos_runner.aws import LOOPBACK_ACCESS_KEY, LOOPBACK_SECRET_KEY
 __all__ = [
     "DISTRIBUTION_ID",
     "SANDBOX_VARIABLES",
+    "TRUST_VARIABLES",
     "SandboxInfo",
     "default_state_dir",
     "default_state_file",
@@ -26,8 +27,15 @@ SANDBOX_ACCESS_KEY = LOOPBACK_ACCESS_KEY
 SANDBOX_SECRET_KEY = LOOPBACK_SECRET_KEY
 
 
-#: Every variable ``chaos sandbox env`` prints (the last two when the sandbox has them), in
-#: its order; ``chaos sandbox env --unset`` unsets them all.
+#: The variables that make clients trust the sandbox's test CA, each set to its trust
+#: bundle (the trust store in effect when it started, plus the CA): OpenSSL, Python's ssl
+#: and Go programs read SSL_CERT_FILE; requests, and botocore when AWS_CA_BUNDLE is unset,
+#: REQUESTS_CA_BUNDLE; curl CURL_CA_BUNDLE. AWS_CA_BUNDLE is left alone: the sandbox's
+#: AWS endpoint is plain HTTP.
+TRUST_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+#: Every variable ``chaos sandbox env`` prints (those after ``CHAOS_ORIGIN_BUCKET`` when
+#: the sandbox has them), in its order; ``chaos sandbox env --unset`` unsets them all.
 SANDBOX_VARIABLES = (
     "AWS_ENDPOINT_URL",
     "AWS_REGION",
@@ -39,6 +47,8 @@ SANDBOX_VARIABLES = (
     "CHAOS_ORIGIN_BUCKET",
     "CHAOS_FAILOVER_BUCKET",
     "CHAOS_SANDBOX_ADMIN_URL",
+    "CHAOS_SITE_HTTPS_URL",
+    *TRUST_VARIABLES,
 )
 
 #: What a CloudFront distribution id looks like: ``E`` and 13 upper-case letters or digits.
@@ -92,7 +102,7 @@ class SandboxInfo:
     startup_seconds: float
     #: Every POP's URL by POP name (the first POP's is ``edge_url``).
     pop_urls: dict[str, str] = field(default_factory=dict, hash=False)
-    #: The admin API (origin link faults); empty when the sandbox has none.
+    #: The admin API (origin link and certificate faults); empty when the sandbox has none.
     admin_url: str = ""
     #: The origin group's secondary bucket; empty when the sandbox has none.
     failover_bucket: str = ""
@@ -100,9 +110,16 @@ class SandboxInfo:
     propagation_delay: float = 0.0
     #: The built site it serves in both buckets (absolute); empty: the demo site.
     site_dir: str = ""
+    #: The site over HTTPS (the first POP); empty when the sandbox has no HTTPS.
+    https_url: str = ""
+    #: The test CA's certificate (PEM) that signed the site's certificate.
+    ca_file: str = ""
+    #: The trust store in effect when the sandbox started, plus the test CA (PEM).
+    trust_bundle: str = ""
 
     def environment(self) -> dict[str, str]:
-        """The variables that make boto3, the AWS CLI, hugo deploy and our probes use it."""
+        """The variables that make boto3, the AWS CLI, hugo deploy and our probes use it, and
+        clients trust its HTTPS (:data:`TRUST_VARIABLES`)."""
         variables = {
             "AWS_ENDPOINT_URL": self.aws_endpoint_url,
             "AWS_REGION": self.region,
@@ -117,6 +134,10 @@ class SandboxInfo:
             variables["CHAOS_FAILOVER_BUCKET"] = self.failover_bucket
         if self.admin_url:
             variables["CHAOS_SANDBOX_ADMIN_URL"] = self.admin_url
+        if self.https_url:
+            variables["CHAOS_SITE_HTTPS_URL"] = self.https_url
+        if self.trust_bundle:
+            variables.update(dict.fromkeys(TRUST_VARIABLES, self.trust_bundle))
         return variables
 
     def hugo_deployment(self) -> str:
@@ -147,10 +168,12 @@ class SandboxInfo:
         """Where the site and the APIs are, in a few lines for people."""
         lines = [
             f"site (edge):  {self.edge_url}/",
-            f"AWS APIs:     {self.aws_endpoint_url} (S3, CloudFront, CloudWatch)",
+            f"AWS APIs:     {self.aws_endpoint_url} (S3, CloudFront, CloudWatch, ACM, Route 53)",
             f"distribution: {self.distribution_id}",
             f"bucket:       {self.bucket} (website endpoint {self.website_url})",
         ]
+        if self.https_url:
+            lines.insert(1, f"site (HTTPS): {self.https_url}/ (test CA {self.ca_file})")
         if self.failover_bucket:
             lines.append(f"failover:     {self.failover_bucket} (secondary of the origin group)")
         if len(self.pop_urls) > 1:
@@ -159,7 +182,7 @@ class SandboxInfo:
         lines.append(f"site files:   {self.site_dir or 'the demo site'}")
         lines.append(f"propagation:  {_seconds(self.propagation_delay)} per CloudFront change")
         if self.admin_url:
-            lines.append(f"admin API:    {self.admin_url} (origin link faults)")
+            lines.append(f"admin API:    {self.admin_url} (origin link, certificate faults)")
         return "\n".join(lines)
 
     def write(self, path: Path) -> None:

@@ -34,6 +34,9 @@ FULL = SandboxInfo(
     startup_seconds=0.0,
     admin_url="http://127.0.0.1:9001",
     failover_bucket="www.chaos-demo.test-failover",
+    https_url="https://127.0.0.1:8443",
+    ca_file="/state/sandbox-ca.pem",
+    trust_bundle="/state/sandbox-trust.pem",
 )
 
 
@@ -117,12 +120,15 @@ def test_env_hugo_and_unset_in_a_shell(
     script = """
         export AWS_PROFILE=mine
         eval "$(chaos sandbox env)"
-        env | grep -E '^(AWS|CHAOS)_' | sort > during.txt
+        env | grep -E "$OURS" | sort > during.txt
         chaos sandbox env --hugo > hugo.toml
         eval "$(chaos sandbox env --unset)"
-        env | grep -E '^(AWS|CHAOS)_' | sort
+        env | grep -E "$OURS" | sort
     """
     env = {k: v for k, v in clean_env.items() if k != "CHAOS_STATE_DIR"}  # the default .chaos
+    env["OURS"] = "^(AWS_|CHAOS_|SSL_CERT_FILE=|REQUESTS_CA_BUNDLE=|CURL_CA_BUNDLE=)"
+    for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        env.pop(name, None)  # the shell's own would be unset too (docs/sandbox-fidelity.md)
 
     result = shell(script, tmp_path, env)
 
