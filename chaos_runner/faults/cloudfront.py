@@ -35,6 +35,15 @@ from chaos_runner.activity import activity, target_ref
 from chaos_runner.arguments import flag, seconds, whole
 from chaos_runner.aws import aws_errors, cloudfront_client, error_code
 from chaos_runner.crashpoint import crashpoint
+from chaos_runner.iam import (
+    Mutation,
+    Permission,
+    Propagation,
+    Resource,
+    declares,
+    given,
+    restores,
+)
 from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, RestoreOutcome, restorer
 from chaos_runner.target import Target
 from chaos_runner.waiter import Wait, WaitResult
@@ -76,6 +85,40 @@ RESTORE_DEPLOY_TIMEOUT = 1200.0
 
 
 # --- config faults ------------------------------------------------------------------------
+
+#: What every config fault calls: the config read, written, read back, and waited for.
+_CONFIG_NEEDS = (
+    Permission(
+        "cloudfront:GetDistributionConfig",
+        Resource.DISTRIBUTION,
+        "read the config it changes, then read it back",
+    ),
+    Permission("cloudfront:UpdateDistribution", Resource.DISTRIBUTION, "write the changed config"),
+    Permission(
+        "cloudfront:GetDistribution",
+        Resource.DISTRIBUTION,
+        "wait until the change is Deployed",
+        (given("wait_deployed"),),
+    ),
+)
+_CONFIG_RESTORE = (
+    "the prior config is written back (with its ETag) and waited for until Deployed; a "
+    "config someone else changed since is left alone and reported"
+)
+
+
+def _config_change(change: str, blast_radius: str) -> Mutation:
+    """A change of the distribution's config, restored by the distribution_config restorer."""
+    return Mutation(
+        kind="distribution_config",
+        resource=Resource.DISTRIBUTION,
+        what="the config of distribution {distribution_id}",
+        change=change,
+        blast_radius=blast_radius,
+        reversible=True,
+        restore=_CONFIG_RESTORE,
+        takes_effect=Propagation.CLOUDFRONT_CONFIG,
+    )
 
 
 def canonical(config: Any) -> Any:
@@ -203,6 +246,16 @@ def _change_config(
 
 
 @restorer("distribution_config")
+@restores(
+    "distribution_config",
+    Permission(
+        "cloudfront:GetDistributionConfig",
+        Resource.DISTRIBUTION,
+        "read the config, to undo only the fault's change",
+    ),
+    Permission("cloudfront:UpdateDistribution", Resource.DISTRIBUTION, "write the prior config"),
+    Permission("cloudfront:GetDistribution", Resource.DISTRIBUTION, "wait until it is Deployed"),
+)
 def restore_distribution_config(entry: LedgerEntry) -> RestoreOutcome:
     """Put the prior DistributionConfig back (with IfMatch), then wait until it is Deployed.
 
@@ -279,6 +332,14 @@ def _behaviors(config: dict[str, Any]) -> list[dict[str, Any]]:
     return behaviors
 
 
+@declares(
+    "DisableDistribution",
+    *_CONFIG_NEEDS,
+    mutation=_config_change(
+        "Enabled set to false: CloudFront stops serving the distribution",
+        "the whole site: every viewer of {domains}, at every edge location, cached pages included",
+    ),
+)
 @activity
 def disable_distribution(
     wait_deployed: bool = True,
@@ -297,6 +358,16 @@ def disable_distribution(
     )  # fmt: skip
 
 
+@declares(
+    "BlackholeOrigin",
+    *_CONFIG_NEEDS,
+    mutation=_config_change(
+        "the domain of an origin (`origin_id`, default: the default behaviour's) set to {domain}, "
+        "which never resolves",
+        "every request to {domains} that misses the edge caches and goes to that origin answers "
+        "502; pages already cached are served until they expire",
+    ),
+)
 @activity
 def blackhole_origin(
     origin_id: str = "",
@@ -337,6 +408,16 @@ def blackhole_origin(
     )  # fmt: skip
 
 
+@declares(
+    "FailOverOrigin",
+    *_CONFIG_NEEDS,
+    mutation=_config_change(
+        "the primary origin of an origin group (`group_id`, default: the first) set to {domain}, "
+        "which never resolves",
+        "requests to {domains} that miss the edge caches on the group's behaviours are served by "
+        "its secondary origin (or fail if it cannot serve them)",
+    ),
+)
 @activity
 def fail_over_origin(
     group_id: str = "",
@@ -396,6 +477,15 @@ def _codes(error_codes: str | list[int] | list[str]) -> list[int]:
     return codes
 
 
+@declares(
+    "RaiseErrorCachingTtl",
+    *_CONFIG_NEEDS,
+    mutation=_config_change(
+        "error responses {error_codes} cached for {ttl} s (ErrorCachingMinTTL)",
+        "every viewer of {domains} who gets an error the edge cached keeps getting it for up to "
+        "{ttl} s, also after its cause is fixed",
+    ),
+)
 @activity
 def raise_error_caching_ttl(
     ttl: int = 300,
@@ -431,6 +521,16 @@ def raise_error_caching_ttl(
     )  # fmt: skip
 
 
+@declares(
+    "LowerCacheTtls",
+    *_CONFIG_NEEDS,
+    mutation=_config_change(
+        "the TTLs of every behaviour with legacy cache settings lowered to "
+        "{min_ttl}/{default_ttl}/{max_ttl} s (behaviours with a cache policy keep theirs)",
+        "every request to {domains} on those behaviours goes to the origin: its load follows the "
+        "site's traffic",
+    ),
+)
 @activity
 def lower_cache_ttls(
     min_ttl: int = 0,
@@ -474,6 +574,7 @@ def lower_cache_ttls(
 
 
 @restorer("invalidation")
+@restores("invalidation")
 def record_irreversible(entry: LedgerEntry) -> RestoreOutcome:
     """The restorer of a cache purge: there is nothing to put back."""
     return RestoreOutcome(EntryState.IRREVERSIBLE, "a cache purge cannot be undone")
@@ -512,6 +613,24 @@ def _invalidate(cloudfront: Any, distribution_id: str, paths: list[str]) -> str:
     return str(answer["Invalidation"]["Id"])
 
 
+@declares(
+    "PurgeCache",
+    Permission("cloudfront:CreateInvalidation", Resource.DISTRIBUTION, "create the invalidation"),
+    Permission("cloudfront:GetInvalidation", Resource.DISTRIBUTION, "wait until it completes"),
+    mutation=Mutation(
+        kind="invalidation",
+        resource=Resource.DISTRIBUTION,
+        what="the edge caches of distribution {distribution_id}",
+        change="an invalidation of {paths}",
+        blast_radius="the invalidated objects are evicted at every edge location: the next "
+        "request for each, from any viewer of {domains}, goes to the origin (a burst of origin "
+        "load); invalidations past the free tier cost money",
+        reversible=False,
+        restore="none: an invalidation cannot be undone (the experiment acknowledges it with "
+        "acknowledge_irreversible); the ledger records it as irreversible",
+        takes_effect=Propagation.CLOUDFRONT_INVALIDATION,
+    ),
+)
 @activity
 def purge_cache(
     paths: str | list[str] = "/*",
@@ -562,6 +681,23 @@ def purge_cache(
     }
 
 
+@declares(
+    "InvalidationStorm",
+    Permission("cloudfront:CreateInvalidation", Resource.DISTRIBUTION, "create the invalidations"),
+    mutation=Mutation(
+        kind="invalidation",
+        resource=Resource.DISTRIBUTION,
+        what="the invalidations in progress of distribution {distribution_id}",
+        change="up to {max_invalidations} wildcard invalidations of paths no page has "
+        "(/chaos-storm-ID-N/*), until CloudFront refuses more",
+        blast_radius="no page is evicted; until they complete, every other invalidation of "
+        "the distribution (a deploy's) is refused with TooManyInvalidationsInProgress",
+        reversible=False,
+        restore="none: the invalidations complete by themselves; the ledger records them as "
+        "irreversible",
+        takes_effect=Propagation.CLOUDFRONT_INVALIDATION,
+    ),
+)
 @activity
 def invalidation_storm(
     max_invalidations: int = 20,

@@ -4,6 +4,7 @@ from typing import Any
 
 from chaos_runner._errors import ConfigurationError, RestoreConflict
 from chaos_runner.activity import activity
+from chaos_runner.iam import declares
 from chaos_runner.ledger import Ledger, registered_kinds, restore_entries
 from chaos_runner.run import current_run_id
 from chaos_runner.target import Target
@@ -11,6 +12,7 @@ from chaos_runner.target import Target
 __all__ = ["restore_injected_faults"]
 
 
+@declares("RestoreInjectedFaults", restores_faults=True)
 @activity
 def restore_injected_faults(
     scope: str = "run",

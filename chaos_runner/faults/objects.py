@@ -41,6 +41,16 @@ from chaos_runner.arguments import number, whole
 from chaos_runner.aws import aws_errors, cloudfront_client, error_code, s3_client
 from chaos_runner.crashpoint import crashpoint
 from chaos_runner.digest import distribution_buckets
+from chaos_runner.iam import (
+    Mutation,
+    Names,
+    Permission,
+    Propagation,
+    Resource,
+    declares,
+    on,
+    restores,
+)
 from chaos_runner.ledger import (
     EntryState,
     Ledger,
@@ -350,6 +360,52 @@ def _target_bucket(target: Target, bucket: str) -> str:
     )
 
 
+#: What selecting and snapshotting the objects calls, for both object faults.
+_SELECTION_NEEDS = (
+    Permission(
+        "cloudfront:GetDistributionConfig",
+        Resource.DISTRIBUTION,
+        "check that the bucket is one of the distribution's origins",
+        (on("bucket other than the origin bucket"),),
+    ),
+    Permission(
+        "s3:ListBucket",
+        Resource.BUCKET,
+        "select the objects (a prefix, a share, or the home page), and tell a missing object "
+        "from a refused read (without it S3 answers 403 for an object that does not exist)",
+    ),
+    Permission("s3:GetBucketVersioning", Resource.BUCKET, "choose how to keep the objects"),
+    Permission("s3:GetObject", Resource.OBJECTS, "keep the objects, then verify the change"),
+)
+
+
+def _objects_change(change: str, outcome: str) -> Mutation:
+    """A change of the selected objects, restored by the objects restorer."""
+    return Mutation(
+        kind="objects",
+        resource=Resource.OBJECTS,
+        what="{objects} in bucket {bucket}",
+        change=change,
+        blast_radius=f"readers of those objects on {{domains}}: each request that misses the "
+        f"edge caches gets {outcome}; copies already cached are served until they expire",
+        reversible=True,
+        restore="each object is put back: its prior version made the latest again (versioned "
+        "bucket), or its bytes and metadata from the quarantine beside the ledger; an object "
+        "someone changed since is left alone and reported",
+        takes_effect=Propagation.S3_OBJECTS,
+    )
+
+
+@declares(
+    "DeleteObjects",
+    *_SELECTION_NEEDS,
+    Permission("s3:DeleteObject", Resource.OBJECTS, "delete the objects"),
+    mutation=_objects_change(
+        "deleted (their prior versions, or their copies, are kept first)",
+        "the site's 404 (or 403)",
+    ),
+    names=Names(bucket="bucket"),
+)
 @activity
 def delete_objects(
     keys: str | list[str] = "",
@@ -388,6 +444,13 @@ def delete_objects(
     return {"fault": "delete_objects", "ledger_entry": entry.id, "bucket": bucket, "keys": chosen}
 
 
+@declares(
+    "CorruptObjects",
+    *_SELECTION_NEEDS,
+    Permission("s3:PutObject", Resource.OBJECTS, "write the bad deploy over the objects"),
+    mutation=_objects_change("overwritten by a bad deploy ({preset})", "the bad copy"),
+    names=Names(bucket="bucket"),
+)
 @activity
 def corrupt_objects(
     preset: str = "wrong-content",
@@ -454,6 +517,39 @@ def corrupt_objects(
 
 
 @restorer("objects")
+@restores(
+    "objects",
+    Permission(
+        "s3:ListBucketVersions",
+        Resource.BUCKET,
+        "find the version the fault added",
+        (on("versioned bucket"),),
+    ),
+    Permission(
+        "s3:DeleteObjectVersion",
+        Resource.OBJECTS,
+        "remove the version (or delete marker) the fault added",
+        (on("versioned bucket"),),
+    ),
+    Permission(
+        "s3:GetObject",
+        Resource.OBJECTS,
+        "compare each object with its quarantined copy",
+        (on("unversioned bucket"),),
+    ),
+    Permission(
+        "s3:ListBucket",
+        Resource.BUCKET,
+        "tell a deleted object from a refused read (S3 answers 403 without it)",
+        (on("unversioned bucket"),),
+    ),
+    Permission(
+        "s3:PutObject",
+        Resource.OBJECTS,
+        "put the quarantined copy back",
+        (on("unversioned bucket"),),
+    ),
+)
 def restore_objects(entry: LedgerEntry) -> RestoreOutcome:
     """Put every object of the entry back as it was; conflicts are reported, not overwritten."""
     undo = entry.undo

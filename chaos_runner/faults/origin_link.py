@@ -26,6 +26,7 @@ from chaos_runner._errors import ConfigurationError, FaultNotVerified, RestoreCo
 from chaos_runner.activity import activity, target_ref
 from chaos_runner.arguments import number, whole
 from chaos_runner.crashpoint import crashpoint
+from chaos_runner.iam import Mutation, Propagation, Resource, declares, restores
 from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, RestoreOutcome, restorer
 from chaos_runner.target import Target, is_loopback_url
 
@@ -60,6 +61,21 @@ def _call(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[in
             f"The sandbox's admin API at {url} did not answer ({error}). Is the sandbox up? "
             "`chaos sandbox status` tells."
         ) from error
+
+
+def _link_fault(change: str, outcome: str) -> Mutation:
+    """A fault of the sandbox's origin link, removed by the origin_link restorer."""
+    return Mutation(
+        kind="origin_link",
+        resource=Resource.SANDBOX,
+        what="the origin link of the sandbox's edge",
+        change=change,
+        blast_radius=f"requests to {{domains}} that miss the edge caches: {outcome}; cached "
+        "pages are not affected (the sandbox only)",
+        reversible=True,
+        restore="the fault is removed from the origin link (the sandbox's admin API)",
+        takes_effect=Propagation.SANDBOX_EDGE,
+    )
 
 
 def _admin_url(target: Target) -> str:
@@ -128,6 +144,7 @@ def _inject(
 
 
 @restorer("origin_link")
+@restores("origin_link")
 def restore_origin_link(entry: LedgerEntry) -> RestoreOutcome:
     """Remove the fault from the sandbox's origin link (idempotent; guarded)."""
     admin = str(entry.undo["admin_url"])
@@ -152,6 +169,14 @@ def _origin(origin: str) -> dict[str, Any]:
     return {"origin": origin or None}
 
 
+@declares(
+    "AddOriginLatency",
+    mutation=_link_fault(
+        "{latency_ms} ms (± {jitter_ms} ms) added to a share of {share} of origin fetches",
+        "slower by that much",
+    ),
+    sandbox_only=True,
+)
 @activity
 def add_origin_latency(
     latency_ms: int = 200,
@@ -176,6 +201,13 @@ def add_origin_latency(
     )
 
 
+@declares(
+    "AddOriginErrors",
+    mutation=_link_fault(
+        "a share of {share} of origin fetches answer {status}", "that share answers {status}"
+    ),
+    sandbox_only=True,
+)
 @activity
 def add_origin_errors(
     status: int = 503,
@@ -191,6 +223,14 @@ def add_origin_errors(
     return _inject("error", fields, f"{status} on {share:.0%} of fetches", configuration)
 
 
+@declares(
+    "BlackholeOriginLink",
+    mutation=_link_fault(
+        "a share of {share} of origin fetches accepted and never answered",
+        "that share answers 504 after the origin's read timeout",
+    ),
+    sandbox_only=True,
+)
 @activity
 def blackhole_origin_link(
     share: float = 0.1,
@@ -204,6 +244,13 @@ def blackhole_origin_link(
     return _inject("blackhole", fields, f"blackhole on {share:.0%} of fetches", configuration)
 
 
+@declares(
+    "ResetOriginConnections",
+    mutation=_link_fault(
+        "a share of {share} of origin connections reset", "that share answers 502"
+    ),
+    sandbox_only=True,
+)
 @activity
 def reset_origin_connections(
     share: float = 0.1,

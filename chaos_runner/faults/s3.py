@@ -18,6 +18,17 @@ from chaos_runner.arguments import seconds
 from chaos_runner.aws import aws_errors, cloudfront_client, error_code, s3_client
 from chaos_runner.crashpoint import crashpoint
 from chaos_runner.digest import distribution_buckets
+from chaos_runner.iam import (
+    Mutation,
+    Names,
+    Permission,
+    Propagation,
+    Resource,
+    declares,
+    not_given,
+    on,
+    restores,
+)
 from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, RestoreOutcome, restorer
 from chaos_runner.target import Target
 from chaos_runner.waiter import Wait
@@ -189,6 +200,39 @@ def _deny_reads(
     }
 
 
+@declares(
+    "DenyOriginReads",
+    Permission("s3:GetBucketPolicy", Resource.BUCKET, "read the policy it replaces"),
+    Permission("s3:PutBucketPolicy", Resource.BUCKET, "set the deny policy"),
+    Permission(
+        "s3:ListBucket",
+        Resource.BUCKET,
+        "pick the object whose anonymous read verifies it",
+        (not_given("verify_key"),),
+    ),
+    Permission(
+        "cloudfront:GetDistributionConfig",
+        Resource.DISTRIBUTION,
+        "check that the bucket is one of the distribution's origins",
+        (on("bucket other than the origin bucket"),),
+    ),
+    mutation=Mutation(
+        kind="bucket_policy",
+        resource=Resource.BUCKET,
+        what="the bucket policy of {bucket}",
+        change="replaced by one that denies s3:GetObject on every object to everyone (the "
+        "prior policy, or its absence, is kept in the ledger)",
+        blast_radius="every read of the bucket's objects: each request to {domains} that "
+        "misses the edge caches answers 403 (pages already cached are served until they "
+        "expire), and so does every other reader of the bucket (its website endpoint, other "
+        "distributions or tools)",
+        reversible=True,
+        restore="the prior policy is put back as it was (removed if there was none); a "
+        "policy someone else set since is left alone and reported",
+        takes_effect=Propagation.S3_POLICY,
+    ),
+    names=Names(bucket="bucket"),
+)
 @activity
 def deny_origin_reads(
     bucket: str = "",
@@ -216,6 +260,14 @@ def deny_origin_reads(
 
 
 @restorer("bucket_policy")
+@restores(
+    "bucket_policy",
+    Permission("s3:GetBucketPolicy", Resource.BUCKET, "read the policy, to undo only the fault's"),
+    Permission("s3:PutBucketPolicy", Resource.BUCKET, "put the prior policy back"),
+    Permission(
+        "s3:DeleteBucketPolicy", Resource.BUCKET, "remove the deny policy if none was before"
+    ),
+)
 def restore_bucket_policy(entry: LedgerEntry) -> RestoreOutcome:
     """Put back the bucket policy the fault replaced (or delete it if there was none).
 

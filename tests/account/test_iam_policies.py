@@ -1,0 +1,106 @@
+"""The policy `chaos plan` writes for each experiment passes parliament, and is scoped.
+
+parliament runs with its community auditors, at MEDIUM and above. Two findings are allowed,
+and only for a policy that grants ``s3:PutBucketPolicy`` (the origin outage by bucket
+policy): a principal that may write a bucket's policy may grant itself anything on that
+bucket (RESOURCE_POLICY_PRIVILEGE_ESCALATION) and manages a resource policy
+(PERMISSIONS_MANAGEMENT_ACTIONS). Writing that policy *is* the fault, so the grant cannot
+go; it is scoped to the one bucket, and docs/iam.md says how to avoid it (an origin outage
+by CloudFront config, ``blackhole_origin``, needs no bucket-policy right).
+"""
+
+from pathlib import Path
+
+import pytest
+
+from chaos_runner import iam
+from chaos_runner.planning import ExperimentPlan, plan_experiments
+from chaos_runner.sandbox.state import SandboxInfo
+from tests.account.iam_checks import parliament_findings
+
+EXPERIMENTS = sorted((Path(__file__).resolve().parents[2] / "experiments").glob("*.yaml"))
+NAMES = [path.name for path in EXPERIMENTS]
+#: Findings a bucket-policy fault cannot avoid (see the module docstring).
+BUCKET_POLICY_FINDINGS = {"RESOURCE_POLICY_PRIVILEGE_ESCALATION", "PERMISSIONS_MANAGEMENT_ACTIONS"}
+
+
+@pytest.fixture(scope="module")
+def plans(sandbox_stack: object) -> dict[str, ExperimentPlan]:
+    """Every experiment's plan on the session's sandbox (the environment set by hand: the
+    fixture is module-scoped, monkeypatch is not)."""
+    info: SandboxInfo = sandbox_stack.info  # type: ignore[attr-defined]
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in info.environment().items():
+            patch.setenv(name, value)
+        plans = plan_experiments([str(path) for path in EXPERIMENTS])
+    return {Path(plan.path).name: plan for plan in plans}
+
+
+@pytest.fixture(scope="module")
+def findings(
+    plans: dict[str, ExperimentPlan], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, set[str]]:
+    """parliament's findings in each experiment's policy (one parliament run for all)."""
+    policies = {name: iam.policy(plan.grants) for name, plan in plans.items()}
+    return parliament_findings(policies, tmp_path_factory.mktemp("policies"))
+
+
+@pytest.mark.parametrize("experiment", NAMES)
+def test_the_policy_of_each_experiment_passes_parliament(
+    experiment: str, plans: dict[str, ExperimentPlan], findings: dict[str, set[str]]
+) -> None:
+    policy = iam.policy(plans[experiment].grants)
+
+    allowed = BUCKET_POLICY_FINDINGS if "s3:PutBucketPolicy" in iam.actions_of(policy) else set()
+    assert findings[experiment] <= allowed, sorted(findings[experiment] - allowed)
+
+
+def test_parliament_finds_what_the_allowance_expects(findings: dict[str, set[str]]) -> None:
+    """The allowance above is not dead: the bucket-policy fault's findings are the ones seen."""
+    assert findings["origin-outage.yaml"] == BUCKET_POLICY_FINDINGS
+
+
+@pytest.mark.parametrize("experiment", NAMES)
+def test_every_statement_names_its_resources(
+    experiment: str, plans: dict[str, ExperimentPlan], sandbox: SandboxInfo
+) -> None:
+    """Only the actions AWS cannot scope (GetMetricData, GetMonitoringSubscription,
+    ListHostedZones) may take "*"; the rest name the target's bucket or distribution."""
+    unscoped = {"cloudwatch:GetMetricData", "cloudfront:GetMonitoringSubscription"}
+    for statement in iam.policy(plans[experiment].grants)["Statement"]:
+        resources = statement["Resource"]
+        for resource in [resources] if isinstance(resources, str) else resources:
+            if resource == "*":
+                assert set(statement["Action"]) <= unscoped, statement
+            else:
+                assert sandbox.bucket in resource or sandbox.distribution_id in resource
+
+
+def test_the_origin_outage_policy_is_exactly_its_run(
+    plans: dict[str, ExperimentPlan], sandbox: SandboxInfo
+) -> None:
+    """The plan reads the pages from the sitemap, so the run does not list the bucket."""
+    policy = iam.policy(plans["origin-outage.yaml"].grants)
+
+    assert policy["Statement"] == [
+        {
+            "Sid": "DenyOriginReadsAndRestore",
+            "Effect": "Allow",
+            "Action": ["s3:DeleteBucketPolicy", "s3:GetBucketPolicy", "s3:PutBucketPolicy"],
+            "Resource": f"arn:aws:s3:::{sandbox.bucket}",
+        },
+        {
+            "Sid": "ProbesCompareWithTheBucket",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject"],
+            "Resource": f"arn:aws:s3:::{sandbox.bucket}/*",
+        },
+    ]
+
+
+def test_sandbox_only_faults_need_no_aws_permission(plans: dict[str, ExperimentPlan]) -> None:
+    plan = plans["origin-latency.yaml"]
+
+    assert [m.step.name for m in plan.mutations] == ["slow-the-origin-down"]
+    assert plan.mutations[0].resource.startswith("the sandbox's admin API")
+    assert iam.policy(plan.grants)["Statement"] == []
