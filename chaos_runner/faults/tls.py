@@ -33,6 +33,7 @@ from chaos_runner.activity import activity, target_ref
 from chaos_runner.arguments import whole
 from chaos_runner.crashpoint import crashpoint
 from chaos_runner.faults.origin_link import _call
+from chaos_runner.iam import Mutation, Propagation, Resource, declares, restores
 from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, RestoreOutcome, restorer
 from chaos_runner.target import Target, is_loopback_url
 
@@ -104,6 +105,22 @@ def _served_sha256(https_url: str) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
+@declares(
+    "ServeExpiredCertificate",
+    mutation=Mutation(
+        kind=KIND,
+        resource=Resource.SANDBOX,
+        what="the certificate the sandbox's edge serves over HTTPS",
+        change="replaced by one of the same CA and names that expired {expired_days} day(s) ago",
+        blast_radius="every reader of {domains} over HTTPS: clients refuse the site; plain HTTP, "
+        "the distribution and the ACM certificate are not changed (the sandbox only)",
+        reversible=True,
+        restore="the edge serves its valid certificate again, verified by a TLS handshake; a "
+        "certificate another fault put there since is left alone and reported",
+        takes_effect=Propagation.SANDBOX_EDGE,
+    ),
+    sandbox_only=True,
+)
 @activity
 def serve_expired_certificate(
     expired_days: int = 1,
@@ -161,6 +178,7 @@ def serve_expired_certificate(
 
 
 @restorer(KIND)
+@restores(KIND)
 def restore_edge_certificate(entry: LedgerEntry) -> RestoreOutcome:
     """Serve the valid certificate again (idempotent; guarded; verified by a handshake)."""
     admin = str(entry.undo["admin_url"])
