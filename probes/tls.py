@@ -10,7 +10,9 @@ on their own, so ``hostname_matches`` and ``verified`` each say one thing.
 
 Which endpoint: ``url``, else ``configuration["site_https_url"]``, else
 ``CHAOS_SITE_HTTPS_URL`` (``chaos sandbox env`` sets it), else ``CHAOS_SITE_URL`` when it
-is an ``https://`` URL (a real site). ``server_name`` is the name sent by SNI and checked
+is an ``https://`` URL (a real site); a ``CHAOS_SITE_HTTPS_URL`` of a sandbox beside a
+``CHAOS_SITE_URL`` of another site is refused (a shell that kept a sandbox's variables).
+``server_name`` is the name sent by SNI and checked
 against the certificate (default: the URL's host); give the site's name when ``url``
 names an address. The trust store: ``ca_file``, else the one in effect
 (``SSL_CERT_FILE``, which ``chaos sandbox env`` points at the sandbox's bundle, else the
@@ -61,7 +63,7 @@ from cryptography import x509
 
 from chaos_runner import ConfigurationError
 from chaos_runner.activity import activity
-from chaos_runner.target import configured_value
+from chaos_runner.target import configured_value, is_loopback_url
 from probes import _arguments, _client
 
 __all__ = ["CertificateStatus", "ChainLink", "certificate", "expect_certificate"]
@@ -399,14 +401,27 @@ def _seen(status: CertificateStatus) -> str:
 
 
 def _https_url(url: str, configuration: Configuration) -> str:
-    """``url``, the configured or exported HTTPS URL, or an https CHAOS_SITE_URL."""
-    chosen = (
-        url.strip()
-        or str((configuration or {}).get("site_https_url") or "")
-        or os.environ.get("CHAOS_SITE_HTTPS_URL", "")
-    )
+    """``url``, the configured or exported HTTPS URL, or an https CHAOS_SITE_URL.
+
+    An exported CHAOS_SITE_HTTPS_URL on loopback with a CHAOS_SITE_URL elsewhere (or the
+    reverse) is refused: a shell that still holds a sandbox's variables would otherwise
+    probe the sandbox's certificate and report it as the site's.
+    """
+    site = configured_value("CHAOS_SITE_URL", configuration)
+    exported = os.environ.get("CHAOS_SITE_HTTPS_URL", "")
+    chosen = url.strip() or str((configuration or {}).get("site_https_url") or "") or exported
+    if (
+        chosen
+        and chosen == exported
+        and site
+        and is_loopback_url(exported) != is_loopback_url(site)
+    ):
+        raise ConfigurationError(
+            f"CHAOS_SITE_HTTPS_URL ({exported}) and CHAOS_SITE_URL ({site}) name different "
+            "sites: one is a sandbox on this machine, the other is not. Set both for one site, "
+            'or clear the sandbox\'s with `eval "$(chaos sandbox env --unset)"`.'
+        )
     if not chosen:
-        site = configured_value("CHAOS_SITE_URL", configuration)
         chosen = site if site.startswith("https://") else ""
     if not chosen:
         raise ConfigurationError(

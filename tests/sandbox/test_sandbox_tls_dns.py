@@ -226,7 +226,11 @@ def test_the_certificate_probe_reports_no_tls_session_and_bad_arguments(
         tls.certificate(url=sandbox_env.edge_url)
     with pytest.raises(ActivityFailed, match=r"ca_file '/nowhere.pem' is not a file"):
         tls.certificate(ca_file="/nowhere.pem")
+    monkeypatch.setenv("CHAOS_SITE_URL", "https://www.example.com")
+    with pytest.raises(ActivityFailed, match=r"name different sites: one is a sandbox"):
+        tls.certificate()
     monkeypatch.delenv("CHAOS_SITE_HTTPS_URL")
+    monkeypatch.setenv("CHAOS_SITE_URL", sandbox_env.edge_url)
     with pytest.raises(ActivityFailed, match=r"probes.tls needs the site's HTTPS address"):
         tls.certificate()
 
