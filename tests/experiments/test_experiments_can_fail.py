@@ -95,7 +95,10 @@ VARIANTS = [
             inserted_after("deploy-truncated-pages", PURGE_EVERYTHING),
             1, "the-cached-pages-keep-their-good-copy"),
     # cache-purge: the pages miss after the purge
-    Variant("cache-purge", "no-purge", without("purge-the-whole-cache"),
+    # (an invalidation that does not cover the pages: the 2 s pause before it stays, so the
+    # pages' copies are old enough not to pass as fetched again by another reader)
+    Variant("cache-purge", "purge-misses-the-pages",
+            arguments("purge-the-whole-cache", paths="/no-such-section/*"),
             1, "every-page-misses-and-answers-200"),
     # cache-ttl-lowered: every request goes to the origin
     Variant("cache-ttl-lowered", "ttls-not-lowered", without("set-every-ttl-to-0"),

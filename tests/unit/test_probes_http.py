@@ -51,6 +51,10 @@ def _app(hits: Counter[str]) -> web.Application:
     async def miss(request: web.Request) -> web.Response:
         return web.Response(body=b"fresh", headers={"X-Cache": "Miss from cloudfront", "Age": "12"})
 
+    async def aged(request: web.Request) -> web.Response:
+        age = "0" if request.path == "/young" else "5"
+        return web.Response(body=b"kept", headers={"X-Cache": HIT, "Age": age})
+
     async def slow(request: web.Request) -> web.Response:
         await asyncio.sleep(0.05)
         return web.Response(body=b"slow")
@@ -69,6 +73,8 @@ def _app(hits: Counter[str]) -> web.Application:
     app.router.add_get("/posts/", page)
     app.router.add_get("/down", down)
     app.router.add_get("/miss", miss)
+    app.router.add_get("/young", aged)
+    app.router.add_get("/old", aged)
     app.router.add_get("/slow", slow)
     app.router.add_get("/hang", hang)
     app.router.add_get("/cut", cut)
@@ -240,6 +246,23 @@ def test_expect_responses_names_each_page_that_differs(site: Site) -> None:
     assert "but 2 did not: /down answered 503 with X-Cache 'Error from cloudfront'; " in message
     assert "/miss answered 200 with X-Cache 'Miss from cloudfront'." in message
     assert "/ answered" not in message
+
+
+def test_after_a_purge_a_hit_younger_than_refetched_within_s_counts_as_fetched_again(
+    site: Site,
+) -> None:
+    young = http.expect_responses(
+        ["/miss", "/young"], x_cache="Miss", refetched_within_s=2, configuration=site.configuration
+    )
+    assert young["/young"]["age"] == 0
+    with pytest.raises(ActivityFailed) as failed:
+        http.expect_responses(
+            ["/miss", "/young", "/old"], x_cache="Miss", refetched_within_s=2,
+            configuration=site.configuration,
+        )  # fmt: skip
+    assert "but 1 did not: /old answered 200 with X-Cache" in str(failed.value)
+    with pytest.raises(ActivityFailed, match="/young answered 200"):
+        http.expect_responses(["/young"], x_cache="Miss", configuration=site.configuration)
 
 
 def test_expect_responses_accepts_a_status_range(site: Site) -> None:
