@@ -87,11 +87,15 @@ def _codes(codes: Iterable[int]) -> str:
 def error_caching_5xx(facts: SiteFacts) -> list[Risk]:
     """5xx responses held for ErrorCachingMinTTL: the outage lasts that long after its fix."""
     distribution = facts.distribution
-    held: dict[tuple[float, bool], list[int]] = {}
+    held: dict[tuple[float, str], list[int]] = {}
     for code in SERVER_ERRORS:
         response = distribution.error_response(code)
-        seconds = response.caching_s if response and response.caching_s is not None else None
-        key = (DEFAULT_ERROR_CACHING_S if seconds is None else seconds, response is None)
+        if response is None:
+            key = (DEFAULT_ERROR_CACHING_S, "the default: no CustomErrorResponse")
+        elif response.caching_s is None:
+            key = (DEFAULT_ERROR_CACHING_S, "the default: its CustomErrorResponse sets none")
+        else:
+            key = (response.caching_s, "CustomErrorResponse")
         held.setdefault(key, []).append(code)
     lingering = {key: codes for key, codes in held.items() if key[0] >= ERROR_CACHING_MEDIUM_S}
     if not lingering:
@@ -105,9 +109,8 @@ def error_caching_5xx(facts: SiteFacts) -> list[Risk]:
         else Severity.LOW
     )
     evidence = [
-        f"ErrorCachingMinTTL for {_codes(codes)} is {_duration(seconds)}"
-        + (" (the default: no CustomErrorResponse)" if default else " (CustomErrorResponse)")
-        for (seconds, default), codes in sorted(lingering.items())
+        f"ErrorCachingMinTTL for {_codes(codes)} is {_duration(seconds)} ({source})"
+        for (seconds, source), codes in sorted(lingering.items())
     ]
     evidence.append(
         "An origin error is served from the cache for that long after the origin is fixed "
@@ -289,8 +292,9 @@ def origin_http(facts: SiteFacts) -> list[Risk]:
         changes.append(
             "An S3 website endpoint speaks HTTP only: to fetch over HTTPS, make the origin the "
             "bucket's REST endpoint (BUCKET.s3.REGION.amazonaws.com) with origin access control, "
-            "and add a CloudFront Function that appends index.html to paths ending in / (what "
-            "the website endpoint did for pretty URLs)."
+            "add a CloudFront Function that appends index.html to paths ending in / (what the "
+            "website endpoint did for pretty URLs), and set ViewerProtocolPolicy "
+            "redirect-to-https (CloudFront fetches from an S3 origin with the viewer's protocol)."
         )
     others = [o.id for o in plain if not _website(o)]
     if others:
@@ -497,7 +501,15 @@ def _days_left(not_after: datetime | None, now: datetime) -> int | None:
     return None if not_after is None else (not_after - now).days
 
 
+_REVALIDATE = (
+    "Make the certificate's DNS validation CNAME records (listed by `aws acm "
+    "describe-certificate`) resolve again so that ACM can renew it, or request a new "
+    "certificate and make it ViewerCertificate.ACMCertificateArn."
+)
+
+
 def _renewal(found: CertificateFacts, distribution_arn: str, label: str) -> list[Risk]:
+    """Whether ACM will renew the certificate before it expires."""
     if found.type == "IMPORTED":
         evidence = [f"{label}: ACM never renews an imported certificate."]
         change = (
@@ -507,37 +519,26 @@ def _renewal(found: CertificateFacts, distribution_arn: str, label: str) -> list
         )
         return [_risk("certificate-renewal", Severity.MEDIUM, evidence, change)]
     if found.type != "AMAZON_ISSUED":
-        return []
-    evidence = []
+        return []  # a private CA's certificate: renewed by AWS Private CA
+    risks, evidence = [], []
     if found.renewal_status == "FAILED":
         evidence.append(f"{label}: its last managed renewal FAILED.")
-    if found.renewal_eligibility == "INELIGIBLE":
-        if distribution_arn not in found.in_use_by:
-            return [
-                _not_checked(
-                    "certificate",
-                    f"{label}: RenewalEligibility INELIGIBLE, but InUseBy does not list this "
-                    f"distribution ({', '.join(found.in_use_by) or 'empty'}), so the answer "
-                    "says nothing of its renewal here (the sandbox's moto tracks no use).",
-                    "Nothing to change if ACM lists the distribution in InUseBy.",
-                ),
-                *(
-                    [_risk("certificate-renewal", Severity.MEDIUM, evidence, _REVALIDATE)]
-                    if evidence
-                    else []
-                ),
-            ]
+    if found.renewal_eligibility == "INELIGIBLE" and distribution_arn in found.in_use_by:
         evidence.append(f"{label}: RenewalEligibility INELIGIBLE while the distribution uses it.")
-    if not evidence:
-        return []
-    return [_risk("certificate-renewal", Severity.MEDIUM, evidence, _REVALIDATE)]
-
-
-_REVALIDATE = (
-    "Make the certificate's DNS validation CNAME records (listed by `aws acm "
-    "describe-certificate`) resolve again so that ACM can renew it, or request a new "
-    "certificate and make it ViewerCertificate.ACMCertificateArn."
-)
+    elif found.renewal_eligibility == "INELIGIBLE":
+        users = ", ".join(found.in_use_by) or "empty"
+        risks.append(
+            _not_checked(
+                "certificate",
+                f"{label}: RenewalEligibility INELIGIBLE, but InUseBy does not list this "
+                f"distribution ({users}), so the answer says nothing of its renewal here (the "
+                "sandbox's moto lists no user of any certificate).",
+                "Nothing to change if ACM lists the distribution in InUseBy.",
+            )
+        )
+    if evidence:
+        risks.append(_risk("certificate-renewal", Severity.MEDIUM, evidence, _REVALIDATE))
+    return risks
 
 
 def dns(facts: SiteFacts) -> list[Risk]:

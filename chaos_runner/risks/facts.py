@@ -292,7 +292,8 @@ def _origin(origin: Mapping[str, Any]) -> OriginFacts:
         id=text(origin.get("Id")),
         domain_name=text(origin.get("DomainName")).lower(),
         kind="custom" if custom or not rest else "s3",
-        protocol_policy=text(custom.get("OriginProtocolPolicy")) if custom else "https-only",
+        # CloudFront fetches from an S3 (REST) origin with the viewer's protocol.
+        protocol_policy=text(custom.get("OriginProtocolPolicy")) if custom else "match-viewer",
         connection_attempts=int(
             _seconds(origin.get("ConnectionAttempts"), DEFAULT_CONNECTION_ATTEMPTS)
         ),

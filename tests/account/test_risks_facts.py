@@ -116,6 +116,25 @@ def test_a_catch_all_behaviour_hides_the_default_and_what_follows() -> None:
     assert "no-origin-failover" not in found(site)
 
 
+@pytest.mark.parametrize(
+    ("viewers", "severity"), [("allow-all", Severity.LOW), ("redirect-to-https", None)]
+)
+def test_an_s3_rest_origin_is_fetched_with_the_viewers_protocol(
+    viewers: str, severity: Severity | None
+) -> None:
+    def rest_origins(config: dict[str, Any]) -> None:
+        for origin in config["Origins"]["Items"]:
+            origin.pop("CustomOriginConfig")
+            origin["DomainName"] = "www.example.com.s3.us-east-1.amazonaws.com"
+            origin["S3OriginConfig"] = {"OriginAccessIdentity": ""}
+        for behaviour in [config["DefaultCacheBehavior"], *config["CacheBehaviors"]["Items"]]:
+            behaviour["ViewerProtocolPolicy"] = viewers
+
+    risk = found(facts(rest_origins)).get("origin-http")
+
+    assert (risk.severity if risk else None) is severity
+
+
 def cache_policy(config: dict[str, Any]) -> None:
     behaviour = config["DefaultCacheBehavior"]
     for key in ("MinTTL", "DefaultTTL", "MaxTTL", "ForwardedValues"):
