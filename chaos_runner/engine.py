@@ -138,13 +138,12 @@ def validate(path: Path) -> str:
             if not isinstance(experiment, Mapping):
                 return f"{path} is not an experiment: it holds a {type(experiment).__name__}."
             ensure_experiment_is_valid(experiment)
-    except (ChaosException, ValueError, UnicodeDecodeError) as error:
-        return f"{path} is not a valid experiment: {_one_line(str(error))}"
-    except (TypeError, AttributeError, KeyError) as error:  # chaoslib on a wrong shape
-        return (
-            f"{path} is not a valid experiment: a key holds the wrong kind of value "
-            f"({_one_line(str(error))}); `method` and `rollbacks` are lists of activities."
-        )
+    except (ChaosException, ValueError, UnicodeDecodeError, TypeError, AttributeError,
+            KeyError) as error:  # fmt: skip
+        problem = _one_line(str(error))
+        if not isinstance(error, ChaosException | ValueError):  # chaoslib on a wrong shape
+            problem = f"a key holds the wrong kind of value ({problem}); `method` is a list"
+        return f"{path} is not a valid experiment: {problem}"
     return ""
 
 
