@@ -562,6 +562,30 @@ def test_an_alarm_with_no_action_or_on_another_distribution(site: dict[str, str]
     )
 
 
+def test_a_metric_math_alarm_on_the_error_rate_counts(site: dict[str, str]) -> None:
+    cloudwatch = client(site, "cloudwatch")
+    dimensions = [
+        {"Name": "DistributionId", "Value": site["CHAOS_DISTRIBUTION_ID"]},
+        {"Name": "Region", "Value": "Global"},
+    ]
+    rate = {"Namespace": "AWS/CloudFront", "MetricName": "TotalErrorRate", "Dimensions": dimensions}
+    cloudwatch.put_metric_alarm(
+        AlarmName="site-errors-math", EvaluationPeriods=3, Threshold=5,
+        ComparisonOperator="GreaterThanThreshold", AlarmActions=[PAGER],
+        Metrics=[
+            {"Id": "errors", "MetricStat": {"Metric": rate, "Period": 60, "Stat": "Average"},
+             "ReturnData": False},
+            {"Id": "smoothed", "Expression": "errors * 1", "ReturnData": True},
+        ],
+    )  # fmt: skip
+    try:
+        found = found_in(site)
+    finally:
+        cloudwatch.delete_alarms(AlarmNames=["site-errors-math"])
+
+    assert "no-5xx-alarm" not in found
+
+
 def test_a_certificate_that_expires_within_30_days(site: dict[str, str]) -> None:
     ca = trustme.CA()
     not_after = datetime.now(UTC) + timedelta(days=10, hours=1)
