@@ -65,6 +65,10 @@ _PHASES = (
 _ACTIVITY = re.compile(r"\b(Action|Probe): (\S+)")
 #: Longest a single experiment may run before the gate stops it (SIGTERM, then SIGKILL).
 DEFAULT_TIMEOUT_S = 1800.0
+#: How long a run told to stop may take to restore before it is killed: a CloudFront
+#: restore waits up to 20 minutes for the distribution to be Deployed again, and a kill
+#: before that leaves the fault for `chaos rollback`.
+RESTORE_GRACE_S = 1500.0
 
 Progress = Callable[[str, str], None]  # (experiment name, what it is doing now)
 
@@ -286,12 +290,12 @@ def _stop_sandbox(state_dir: Path) -> None:
 
 
 def _stop(process: "subprocess.Popen[str]") -> None:
-    """SIGTERM (the run restores and writes its journal), SIGKILL after 120 s."""
+    """SIGTERM (the run restores and writes its journal), SIGKILL after :data:`RESTORE_GRACE_S`."""
     if process.poll() is not None:
         return
     process.terminate()
     try:
-        process.wait(timeout=120)
+        process.wait(timeout=RESTORE_GRACE_S)
     except subprocess.TimeoutExpired:
         process.kill()
 

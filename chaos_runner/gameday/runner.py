@@ -413,9 +413,16 @@ class GameDay:
             timeline.EXPERIMENT_VARIABLE: name,
         }
 
+        phases: list[str] = []
+
         def progress(experiment: str, what: str) -> None:
             self.listener.step(name, what)
-            if not what.startswith(("action ", "probe ")):
+            if what.startswith(("action ", "probe ")):
+                return
+            if what == "steady state":  # the hypothesis is checked before and after
+                what = "steady state after" if "method" in phases else "steady state before"
+            if not phases or phases[-1] != what:  # once per phase, not per log line
+                phases.append(what)
                 self._event("phase", f"{name}: {what}.", name, phase=what)
 
         # In a worker thread, so that Ctrl-C in this one stops the run and waits for it.

@@ -224,7 +224,6 @@ def test_the_html_review_opens_offline_in_chromium_with_its_chart(
         journal = shown.locator("a", has_text="journal").first.get_attribute("href")
         assert journal is not None and (out / journal).resolve().is_file()
         shown.screenshot(path=str(tmp_path / "review.png"), full_page=True)
-        shown.screenshot(path="/tmp/review-screenshot.png", full_page=True)
         seen.assert_quiet()
     assert (tmp_path / "review.png").stat().st_size > 10_000
 
