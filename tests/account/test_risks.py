@@ -605,6 +605,7 @@ def test_a_certificate_that_expires_within_30_days(site: dict[str, str]) -> None
         "(10 day(s) left); status ISSUED."
     )
     assert "certificate-renewal" in found
+    assert "certificate-expiring" not in found_in(site)  # the demo's own, good for a year
 
 
 def test_no_certificate_and_no_host_name_of_its_own_are_said(site: dict[str, str]) -> None:
