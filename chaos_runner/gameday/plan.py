@@ -43,6 +43,7 @@ __all__ = [
     "Weekly",
     "WindowCheck",
     "load_plan",
+    "parse_duration",
 ]
 
 Target = Literal["sandbox", "environment"]
@@ -294,9 +295,7 @@ class _Reader:
         """Seconds from ``30s``, ``2m``, ``1h`` or a number of seconds, 0..high."""
         if node is None:
             return default
-        raw = node.value.strip() if isinstance(node, ScalarNode) else ""
-        match = _DURATION.match(raw)
-        seconds = float(match["number"]) * _UNITS[match["unit"]] if match else None
+        seconds = parse_duration(node.value) if isinstance(node, ScalarNode) else None
         if seconds is None or seconds > high:
             raise self.error(
                 node,
@@ -601,6 +600,12 @@ def _kind(node: Node) -> str:
 
 def _shown(node: Node) -> str:
     return repr(node.value) if isinstance(node, ScalarNode) else _kind(node)
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds from ``30s``, ``2m``, ``1h`` or a number of seconds; None when it is not one."""
+    match = _DURATION.match(text.strip())
+    return float(match["number"]) * _UNITS[match["unit"]] if match else None
 
 
 def _duration(seconds: float) -> str:

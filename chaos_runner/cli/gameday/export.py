@@ -3,7 +3,6 @@ for the scheduler a team already runs (:mod:`chaos_runner.gameday.export`)."""
 
 import datetime as dt
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -25,11 +24,10 @@ from chaos_runner.gameday.export import (
 from chaos_runner.gameday.export import (
     export as render,
 )
+from chaos_runner.gameday.plan import parse_duration
 
 __all__ = ["export"]
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smh]?)$")
-_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
 #: The options only some formats read, and those formats.
 _ONLY = {
     "--workdir": ("cron", "systemd"),
@@ -235,13 +233,13 @@ def _job(plan_path: Path, workdir: Path) -> Job:
 
 
 def _seconds(option: str, text: str) -> float:
-    found = _DURATION.match(text.strip())
-    if not found or float(found[1]) <= 0:
+    seconds = parse_duration(text)
+    if seconds is None or seconds <= 0:
         fail(
             f"{option} must be a duration such as 90m or 2h (or seconds); got {text!r}.",
             ExitCode.USAGE,
         )
-    return float(found[1]) * _UNITS[found[2]]
+    return seconds
 
 
 def _write(exported: Exported, out: Path | None, fmt: Format) -> None:
