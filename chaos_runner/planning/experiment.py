@@ -275,6 +275,13 @@ class _Planner:
                 f"{item.step.name} runs on the sandbox only: on this target it refuses, and "
                 "the experiment is inconclusive."
             )
+        if mutation.kind == "distribution_config" and _edge_functions(self.survey.distribution):
+            self.notes.append(
+                f"Distribution {self.survey.target.distribution_id} has Lambda@Edge "
+                "associations: writing its config may also need lambda:GetFunction and "
+                "lambda:EnableReplication* on those functions, which the policy does not grant "
+                "(docs/iam.md)."
+            )
         fields = self._fields(declared, item.arguments)
         return PlannedMutation(
             step=item.step,
@@ -592,6 +599,13 @@ def _metrics(arguments: Mapping[str, Any]) -> str:
     if sinks.port is not None:
         where.append(f"/metrics on port {sinks.port}")
     return f"sends the run's metrics to {', '.join(where)} (not AWS)"
+
+
+def _edge_functions(config: Mapping[str, Any]) -> bool:
+    """True when a cache behaviour of ``config`` has a Lambda@Edge association."""
+    behaviors = [config.get("DefaultCacheBehavior") or {}]
+    behaviors += (config.get("CacheBehaviors") or {}).get("Items") or []
+    return any((b.get("LambdaFunctionAssociations") or {}).get("Quantity") for b in behaviors)
 
 
 def _fault(item: _Activity) -> bool:

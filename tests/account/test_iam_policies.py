@@ -104,3 +104,74 @@ def test_sandbox_only_faults_need_no_aws_permission(plans: dict[str, ExperimentP
     assert [m.step.name for m in plan.mutations] == ["slow-the-origin-down"]
     assert plan.mutations[0].resource.startswith("the sandbox's admin API")
     assert iam.policy(plan.grants)["Statement"] == []
+
+
+SYNTHETIC = """
+version: 1.0.0
+title: Every kind of permission the plan grants
+description: Controls, AWS probes, an object fault, and an activity of another extension.
+configuration:
+  allowed_accounts: ["111122223333"]
+controls:
+  - name: safety
+    provider: {type: python, module: chaos_runner.controls.safety}
+  - name: safeguards
+    provider:
+      type: python
+      module: chaos_runner.controls.safeguards
+      arguments: {alarms: [site-5xx], min_availability: 0.5}
+steady-state-hypothesis:
+  title: Alarms are quiet and the name points at the distribution
+  probes:
+    - type: probe
+      name: alarms
+      tolerance: true
+      provider: {type: python, module: probes.cloudwatch, func: alarm_states,
+                 arguments: {prefix: "site-"}}
+    - type: probe
+      name: dns
+      tolerance: true
+      provider: {type: python, module: probes.dns, func: alias}
+method:
+  - type: action
+    name: lose-the-victim
+    provider: {type: python, module: chaos_runner.faults.objects, func: delete_objects,
+               arguments: {keys: "@victim"}}
+  - type: action
+    name: someone-elses
+    provider: {type: process, path: /bin/true}
+"""
+
+
+def test_controls_probes_and_faults_each_get_their_grants(
+    sandbox_env: SandboxInfo, tmp_path: Path
+) -> None:
+    experiment = tmp_path / "synthetic.yaml"
+    experiment.write_text(SYNTHETIC)
+
+    (plan,) = plan_experiments([str(experiment)])
+
+    account, bucket = "123456789012", f"arn:aws:s3:::{sandbox_env.bucket}"
+    alarms = f"arn:aws:cloudwatch:us-east-1:{account}:alarm:"
+    distribution = f"arn:aws:cloudfront::{account}:distribution/{sandbox_env.distribution_id}"
+    granted = {(g.sid, g.action, g.resource) for g in plan.grants}
+    assert granted == {
+        ("DeleteObjectsAndRestore", "s3:ListBucket", bucket),
+        ("DeleteObjectsAndRestore", "s3:GetBucketVersioning", bucket),
+        ("DeleteObjectsAndRestore", "s3:GetObject", f"{bucket}/*"),
+        ("DeleteObjectsAndRestore", "s3:DeleteObject", f"{bucket}/*"),
+        ("DeleteObjectsAndRestore", "s3:PutObject", f"{bucket}/*"),  # unversioned: the copy
+        ("ProbesReadCloudWatch", "cloudwatch:DescribeAlarms", alarms + "site-*"),
+        ("ProbesReadDns", "cloudfront:GetDistribution", distribution),
+        ("ProbesReadDns", "route53:ListHostedZones", "*"),
+        ("ProbesReadDns", "route53:ListResourceRecordSets", "arn:aws:route53:::hostedzone/*"),
+        ("SafeguardsReadAlarms", "cloudwatch:DescribeAlarms", alarms + "site-5xx"),
+    }
+    (mutation,) = plan.mutations
+    assert (
+        mutation.what == f"object(s) posts/invalidations/index.html in bucket {sandbox_env.bucket}"
+    )
+    assert any("sends 4 requests a second to 2 page(s)" in line for line in plan.controls)
+    notes = " ".join(plan.notes)
+    assert "account 123456789012, which allowed_accounts does not list (111122223333)" in notes
+    assert "someone-elses (a process provider (/bin/true)) is not declared" in notes
