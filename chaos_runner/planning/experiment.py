@@ -16,6 +16,7 @@ from typing import Any
 
 from chaos_runner import guard
 from chaos_runner._errors import ConfigurationError
+from chaos_runner.digest import distribution_buckets
 from chaos_runner.iam import (
     Condition,
     Declaration,
@@ -402,6 +403,16 @@ class _Planner:
         )
         if named and named != self.survey.target.origin_bucket:
             self.survey.require_bucket(named, f"the `bucket` argument of {declared.function}")
+            origins = distribution_buckets(self.survey.distribution)
+            if (
+                declared.mutation is not None
+                and self.survey.kind != "new sandbox"
+                and named not in origins
+            ):
+                self.notes.append(
+                    f"{declared.func} refuses bucket {named}: it is neither the origin bucket nor "
+                    "one the distribution names as an origin."
+                )
             return named
         return self.survey.target.origin_bucket
 

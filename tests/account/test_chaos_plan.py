@@ -29,6 +29,7 @@ def env(sandbox_env: SandboxInfo, tmp_path: Path) -> dict[str, str]:
     return {**os.environ, "CHAOS_LOCK_DIR": str(tmp_path / "locks")}
 
 
+@pytest.mark.slow  # every experiment, planned by a `chaos plan` process
 def test_plan_changes_nothing_and_needs_no_lock(
     env: dict[str, str], tmp_path: Path, sandbox_env: SandboxInfo
 ) -> None:

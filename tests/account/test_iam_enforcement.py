@@ -33,6 +33,8 @@ ORIGIN_OUTAGE = str(ROOT / "experiments" / "origin-outage.yaml")
 #: The sandbox's own credentials: its requests are AWS's services' (not checked).
 OPERATOR = {"AWS_ACCESS_KEY_ID": LOOPBACK_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": LOOPBACK_SECRET_KEY}
 
+pytestmark = pytest.mark.slow  # a sandbox process for the module, two whole runs
+
 
 @pytest.fixture(scope="module")
 def enforcing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxInfo]:
@@ -130,7 +132,6 @@ def run(
     )
 
 
-@pytest.mark.slow
 def test_the_planned_policy_is_enough_for_the_run(
     enforcing: SandboxInfo, planned: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -145,7 +146,6 @@ def test_the_planned_policy_is_enough_for_the_run(
     assert digest(enforcing) == before
 
 
-@pytest.mark.slow
 def test_one_action_less_and_the_run_says_what_aws_refused(
     enforcing: SandboxInfo, planned: dict[str, Any], tmp_path: Path
 ) -> None:
