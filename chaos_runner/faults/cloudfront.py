@@ -626,7 +626,7 @@ def _invalidate(cloudfront: Any, distribution_id: str, paths: list[str]) -> str:
         "request for each, from any viewer of {domains}, goes to the origin (a burst of origin "
         "load); invalidations past the free tier cost money",
         reversible=False,
-        restore="none: an invalidation cannot be undone (the experiment acknowledges it with "
+        restore="an invalidation cannot be undone (the experiment acknowledges it with "
         "acknowledge_irreversible); the ledger records it as irreversible",
         takes_effect=Propagation.CLOUDFRONT_INVALIDATION,
     ),
@@ -693,8 +693,7 @@ def purge_cache(
         blast_radius="no page is evicted; until they complete, every other invalidation of "
         "the distribution (a deploy's) is refused with TooManyInvalidationsInProgress",
         reversible=False,
-        restore="none: the invalidations complete by themselves; the ledger records them as "
-        "irreversible",
+        restore="the invalidations complete by themselves; the ledger records them as irreversible",
         takes_effect=Propagation.CLOUDFRONT_INVALIDATION,
     ),
 )
