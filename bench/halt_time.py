@@ -78,6 +78,7 @@ def plan(home: Path) -> Path:
             {
                 "version": 1,
                 "title": "Halt bench",
+                "hypothesis": "A halt stops the game day and the site is restored at once.",
                 "target": "environment",
                 "experiments": [str(slow_outage(home))],
             }
