@@ -22,7 +22,10 @@ LOW = [
     "values",
     "waiter",
 ]
-HIGH = ("cli", "controls", "engine", "faults", "gameday", "probes", "report", "sandbox")
+HIGH = (
+    "cli", "controls", "engine", "faults", "gameday", "planning", "probes", "report", "risks",
+    "sandbox",
+)  # fmt: skip
 
 
 def imported_modules(path: Path) -> set[str]:
