@@ -24,9 +24,9 @@ def restore_injected_faults(
 
     ``scope`` is ``run`` (only this run's faults, the default) or ``target`` (every open
     fault on the target). ``fault`` limits it to one kind of fault (``bucket_policy``,
-    ``objects``, ``distribution_config``, ``origin_link``), e.g. to fix the origin first and
-    watch what lingers. Fails (with every outcome in the message) when any fault could not
-    be restored.
+    ``objects``, ``distribution_config``, ``origin_link``, ``edge_certificate``), e.g. to
+    fix the origin first and watch what lingers. Fails (with every outcome in the message)
+    when any fault could not be restored.
     """
     if scope not in ("run", "target"):
         raise ConfigurationError(f"scope must be 'run' or 'target'; got {scope!r}.")

@@ -12,6 +12,7 @@ LOW = [
     "aws",
     "guard",
     "halt",
+    "iam",
     "ledger",
     "metrics",
     "pages",

@@ -85,7 +85,8 @@ def test_an_unknown_fault_kind_is_refused_before_anything_is_written(tmp_path: P
 
 def test_every_fault_module_registers_its_restorer_and_a_second_one_is_refused() -> None:
     assert registered_kinds() == {
-        "bucket_policy", "objects", "distribution_config", "invalidation", "origin_link"
+        "bucket_policy", "objects", "distribution_config", "invalidation", "origin_link",
+        "edge_certificate",
     }  # fmt: skip
 
     def impostor(entry: LedgerEntry) -> RestoreOutcome:
