@@ -16,9 +16,6 @@ They are refused unless the whole target is the sandbox: the admin API, the AWS 
 (``AWS_ENDPOINT_URL``) and the site (``CHAOS_SITE_URL``) all on loopback.
 """
 
-import json
-import urllib.error
-import urllib.request
 import uuid
 from typing import Any
 
@@ -26,9 +23,10 @@ from chaos_runner._errors import ConfigurationError, FaultNotVerified, RestoreCo
 from chaos_runner.activity import activity, target_ref
 from chaos_runner.arguments import number, whole
 from chaos_runner.crashpoint import crashpoint
+from chaos_runner.faults._admin import admin_url, call
 from chaos_runner.iam import Mutation, Propagation, Resource, declares, restores
 from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, RestoreOutcome, restorer
-from chaos_runner.target import Target, is_loopback_url
+from chaos_runner.target import Target
 
 __all__ = [
     "CRASHPOINTS",
@@ -41,26 +39,6 @@ __all__ = [
 
 #: Where a test may kill the runner (see chaos_runner.crashpoint).
 CRASHPOINTS = ("origin_link:after-ledger-open", "origin_link:after-inject")
-
-
-def _call(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-    """One JSON request to the sandbox's admin API (loopback only)."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            raw = answer.read()
-            return answer.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        return error.code, json.loads(raw) if raw else None
-    except OSError as error:
-        raise SandboxError(
-            f"The sandbox's admin API at {url} did not answer ({error}). Is the sandbox up? "
-            "`chaos sandbox status` tells."
-        ) from error
 
 
 def _link_fault(change: str, outcome: str) -> Mutation:
@@ -80,29 +58,17 @@ def _link_fault(change: str, outcome: str) -> Mutation:
 
 def _admin_url(target: Target) -> str:
     """The sandbox's admin API, if the whole target is the sandbox (every URL on loopback)."""
-    urls = {
-        "CHAOS_SANDBOX_ADMIN_URL": target.sandbox_admin_url,
-        "AWS_ENDPOINT_URL": target.endpoint_url,
-        "CHAOS_SITE_URL": target.site_url,
-    }
-    elsewhere = [
-        f"{name}={url or '(unset)'}" for name, url in urls.items() if not is_loopback_url(url)
-    ]
-    if elsewhere == ["CHAOS_SANDBOX_ADMIN_URL=(unset)"]:
-        raise ConfigurationError(
-            "Origin link faults need CHAOS_SANDBOX_ADMIN_URL (the sandbox's admin API; the AWS "
-            "APIs and the site are the sandbox's), and it is not set: `chaos sandbox env` "
-            'prints it, so run `eval "$(chaos sandbox env)"` again.'
-        )
-    if elsewhere:
-        raise ConfigurationError(
-            "Origin link faults run only on the sandbox: real S3 and CloudFront cannot be "
-            "made slow or flaky on demand, and the admin API, the AWS APIs and the site must "
-            f"all be on loopback; not so: {', '.join(elsewhere)}. Run against the sandbox "
-            '(unset the CHAOS_* variables, or `eval "$(chaos sandbox env)"`), or use '
-            "deny_origin_reads or blackhole_origin for an origin outage on AWS."
-        )
-    return str(target.sandbox_admin_url).rstrip("/")
+    return admin_url(
+        target,
+        "Origin link faults run only on the sandbox: real S3 and CloudFront cannot be made "
+        "slow or flaky on demand, and the admin API, the AWS APIs and the site must all be on "
+        "loopback; not so: {elsewhere}. Run against the sandbox (unset the CHAOS_* variables, "
+        'or `eval "$(chaos sandbox env)"`), or use deny_origin_reads or blackhole_origin for '
+        "an origin outage on AWS.",
+        unset="Origin link faults need CHAOS_SANDBOX_ADMIN_URL (the sandbox's admin API; the "
+        "AWS APIs and the site are the sandbox's), and it is not set: `chaos sandbox env` "
+        'prints it, so run `eval "$(chaos sandbox env)"` again.',
+    )
 
 
 def _share(share: float | str) -> float:
@@ -124,14 +90,14 @@ def _inject(
         f"origin link: {description}",
     )
     crashpoint("origin_link:after-ledger-open")
-    status, answer = _call("PUT", f"{admin}/origin-link/faults/{fault_id}", fault)
+    status, answer = call("PUT", f"{admin}/origin-link/faults/{fault_id}", fault)
     if status != 200:
         ledger.mark(entry.id, EntryState.RESTORED, "the sandbox refused the fault")
         raise ConfigurationError(
             f"The sandbox refused the origin link fault: {(answer or {}).get('error', status)}"
         )
     crashpoint("origin_link:after-inject")
-    status, listing = _call("GET", f"{admin}/origin-link/faults")
+    status, listing = call("GET", f"{admin}/origin-link/faults")
     active = {f.get("id"): f for f in (listing or {}).get("faults", [])}
     if status != 200 or active.get(fault_id, {}).get("kind") != kind:
         outcome = restore_origin_link(entry)
@@ -149,7 +115,7 @@ def restore_origin_link(entry: LedgerEntry) -> RestoreOutcome:
     """Remove the fault from the sandbox's origin link (idempotent; guarded)."""
     admin = str(entry.undo["admin_url"])
     fault_id = str(entry.undo["fault_id"])
-    status, listing = _call("GET", f"{admin}/origin-link/faults")
+    status, listing = call("GET", f"{admin}/origin-link/faults")
     active = {f.get("id"): f for f in (listing or {}).get("faults", [])} if status == 200 else {}
     if fault_id not in active:
         return RestoreOutcome(EntryState.RESTORED, f"origin link fault {fault_id} already gone")
@@ -159,7 +125,7 @@ def restore_origin_link(entry: LedgerEntry) -> RestoreOutcome:
         raise RestoreConflict(
             f"The origin link fault {fault_id} was replaced since ({current}); left as it is."
         )
-    status, answer = _call("DELETE", f"{admin}/origin-link/faults/{fault_id}")
+    status, answer = call("DELETE", f"{admin}/origin-link/faults/{fault_id}")
     if status not in (204, 404):
         raise SandboxError(f"The sandbox did not remove origin link fault {fault_id}: {answer}.")
     return RestoreOutcome(EntryState.RESTORED, f"origin link fault {fault_id} removed")

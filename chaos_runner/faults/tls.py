@@ -32,10 +32,10 @@ from chaos_runner._errors import ConfigurationError, FaultNotVerified, RestoreCo
 from chaos_runner.activity import activity, target_ref
 from chaos_runner.arguments import whole
 from chaos_runner.crashpoint import crashpoint
-from chaos_runner.faults.origin_link import _call
+from chaos_runner.faults._admin import admin_url, call
 from chaos_runner.iam import Mutation, Propagation, Resource, declares, restores
 from chaos_runner.ledger import EntryState, Ledger, LedgerEntry, RestoreOutcome, restorer
-from chaos_runner.target import Target, is_loopback_url
+from chaos_runner.target import Target
 
 __all__ = ["CRASHPOINTS", "serve_expired_certificate"]
 
@@ -50,28 +50,19 @@ _HANDSHAKE_TIMEOUT = 10.0
 
 def _admin_url(target: Target) -> str:
     """The sandbox's admin API, if the whole target is the sandbox (every URL on loopback)."""
-    urls = {
-        "CHAOS_SANDBOX_ADMIN_URL": target.sandbox_admin_url,
-        "AWS_ENDPOINT_URL": target.endpoint_url,
-        "CHAOS_SITE_URL": target.site_url,
-    }
-    elsewhere = [
-        f"{name}={url or '(unset)'}" for name, url in urls.items() if not is_loopback_url(url)
-    ]
-    if elsewhere:
-        raise ConfigurationError(
-            "serve_expired_certificate runs only on the sandbox: CloudFront cannot be made to "
-            "serve an expired certificate, and the sandbox's admin API, AWS APIs and site "
-            f"must all be on loopback; not so: {', '.join(elsewhere)}. Run against the sandbox "
-            '(unset the CHAOS_* variables, or `eval "$(chaos sandbox env)"`), and on AWS '
-            "watch the certificate's expiry with probes.tls.certificate instead."
-        )
-    return str(target.sandbox_admin_url).rstrip("/")
+    return admin_url(
+        target,
+        "serve_expired_certificate runs only on the sandbox: CloudFront cannot be made to "
+        "serve an expired certificate, and the sandbox's admin API, AWS APIs and site must "
+        "all be on loopback; not so: {elsewhere}. Run against the sandbox (unset the CHAOS_* "
+        'variables, or `eval "$(chaos sandbox env)"`), and on AWS watch the certificate\'s '
+        "expiry with probes.tls.certificate instead.",
+    )
 
 
 def _certificate(admin: str) -> dict[str, Any]:
     """What the edge serves now, as the admin API says."""
-    status, answer = _call("GET", f"{admin}/edge/certificate")
+    status, answer = call("GET", f"{admin}/edge/certificate")
     if status != 200 or not isinstance(answer, dict):
         raise SandboxError(
             f"The sandbox's admin API at {admin} did not tell which certificate its edge "
@@ -152,7 +143,7 @@ def serve_expired_certificate(
     )
     crashpoint("edge_certificate:after-ledger-open")
     request = {"state": "expired", "fault_id": fault_id, "expired_days": days}
-    status, answer = _call("PUT", f"{admin}/edge/certificate", request)
+    status, answer = call("PUT", f"{admin}/edge/certificate", request)
     if status != 200:
         ledger.mark(entry.id, EntryState.RESTORED, "the sandbox refused the fault")
         raise ConfigurationError(
@@ -191,7 +182,7 @@ def restore_edge_certificate(entry: LedgerEntry) -> RestoreOutcome:
             f"The edge serves an expired certificate of another fault "
             f"({current.get('fault_id')}) since {fault_id}; left as it is."
         )
-    status, answer = _call("PUT", f"{admin}/edge/certificate", {"state": "valid"})
+    status, answer = call("PUT", f"{admin}/edge/certificate", {"state": "valid"})
     if status != 200 or not isinstance(answer, dict) or answer.get("state") != "valid":
         raise SandboxError(f"The sandbox did not serve its valid certificate again: {answer}.")
     if _served_sha256(str(answer["https_url"])) != answer["sha256"]:
