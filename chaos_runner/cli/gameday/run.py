@@ -260,14 +260,15 @@ def _readers(sample: Sample) -> str:
 
 
 @contextlib.contextmanager
-def _view(total: int, title: str) -> Iterator[_View]:
-    if not wants_live_view():
-        yield _View(total, title)
+def _view(total: int, title: str, stream: IO[str] | None = None) -> Iterator[_View]:
+    """Live on a terminal a person watches (see ``wants_live_view``), plain lines elsewhere."""
+    if not wants_live_view(stream):
+        yield _View(total, title, stream)
         return
     from rich.console import Console
     from rich.live import Live
 
-    console = Console(file=sys.stdout, highlight=False)
+    console = Console(file=stream or sys.stdout, highlight=False)
     view = _LiveView(total, title, console)
     with Live(get_renderable=view.render, console=console, refresh_per_second=4,
               transient=True, redirect_stdout=False, redirect_stderr=False):  # fmt: skip

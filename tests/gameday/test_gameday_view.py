@@ -1,0 +1,65 @@
+"""`chaos gameday run`'s view: redrawn in place on a terminal (a pty), plain lines elsewhere."""
+
+import io
+import os
+import time
+
+import pytest
+
+from chaos_runner.cli.gameday.run import _view
+from chaos_runner.gameday.runner import Sample
+from chaos_runner.verdict import judge
+from tests.unit.test_verdict import held_journal
+
+
+def test_on_a_terminal_the_view_shows_the_phase_and_what_readers_see_now(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    leader, follower = os.openpty()
+    os.set_blocking(leader, False)
+    terminal = os.fdopen(follower, "w", encoding="utf-8")
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                chunks.append(os.read(leader, 65536))
+            except BlockingIOError:
+                return
+
+    try:
+        with _view(2, "Origin rehearsal", terminal) as view:
+            view.step("origin-outage", "starting")
+            view.step("origin-outage", "action deny-origin-reads")
+            view.sample(Sample(time.time(), 0.75, 12.5, 8))
+            time.sleep(0.6)  # the view refreshes 4 times a second
+            drain()
+            view.finished("origin-outage", judge(held_journal()), 10.8)
+            time.sleep(0.3)
+        terminal.flush()
+        drain()
+    finally:
+        terminal.close()
+        os.close(leader)
+
+    shown = b"".join(chunks).decode("utf-8", "replace")
+    assert "Game day: Origin rehearsal  (0/2 done" in shown
+    assert "⋯ origin-outage: action deny-origin-reads" in shown
+    assert "readers now: 75% served, p95 12 ms (8 requests, last 5 s)" in shown
+    assert "[1/2 done] ✓ origin-outage: held (exit 0, score 100) in 10.8 s" in shown
+    assert "\x1b[" in shown  # redrawn in place
+
+
+def test_in_a_pipe_the_view_prints_plain_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "true")
+    out = io.StringIO()
+    with _view(1, "Origin rehearsal", out) as view:
+        view.step("origin-outage", "method")
+        view.sample(Sample(time.time(), 1.0, 3.0, 10))
+
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("[0/1 done,") and lines[0].endswith("origin-outage: method")
+    assert lines[1] == "  readers now: 100% served, p95 3.0 ms (10 requests, last 5 s)"
+    assert "\x1b" not in out.getvalue()
