@@ -518,14 +518,19 @@ class _Reader:
         if not entries:
             raise self.error(node, "experiments", f"names no experiment; {_HINTS['experiments']}.")
         read = [self.experiment(item, f"experiments[{n}]") for n, item in enumerate(entries, 1)]
-        for planned, path_node, key in read:  # last: this imports the activities' modules
-            try:
-                reason = engine.validate(planned.path)
-            except (TypeError, AttributeError, KeyError) as error:  # chaoslib, on odd shapes
-                reason = (
-                    f"{planned.path} is not a valid experiment: Chaos Toolkit could not read "
-                    f"it ({type(error).__name__}: {error})."
+        named: dict[str, Node] = {}
+        for planned, path_node, key in read:
+            if planned.name in named:  # its run directory, journal and events go by its name
+                raise self.error(
+                    path_node,
+                    key,
+                    f"{planned.name} is already in the plan (line {_line(named[planned.name])}):"
+                    " each experiment runs once a game day; to run it twice, copy the file under"
+                    " another name.",
                 )
+            named[planned.name] = path_node
+        for planned, path_node, key in read:  # last: this imports the activities' modules
+            reason = engine.validate(planned.path)
             if reason:
                 raise self.error(path_node, key, reason)
         return tuple(planned for planned, _, _ in read)

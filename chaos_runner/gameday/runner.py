@@ -359,6 +359,8 @@ class GameDay:
                 result.interrupted = True
                 result.reason = "The game day was interrupted (Ctrl-C or SIGTERM)."
                 self._event("aborted", result.reason, None, reason=result.reason, by="interrupt")
+                rest = [p for p in self.plan.experiments if p.name not in result.runs]
+                self._skip_rest(rest, result.reason)
             finally:
                 result.results = self._results(result.runs)
                 outcome = gate_outcome(result.results)
@@ -381,10 +383,12 @@ class GameDay:
                 return
             observer.experiment = planned.name
             self._point_notes_at(planned.name)
-            run = self._one(index, planned.path, planned.name)
+            run, interrupted = self._one(index, planned.path, planned.name)
             result.runs[planned.name] = run
             verdict = judge_run(run, self.plan.target == "sandbox")
             self._after(planned.name, run, verdict)
+            if interrupted:  # the run has restored; its verdict is kept, the rest skipped
+                raise KeyboardInterrupt
             observer.experiment = None
             self._point_notes_at(None)
             ends = verdict.outcome in _ENDS_THE_DAY or (
@@ -401,7 +405,8 @@ class GameDay:
             if planned.pause_after_s and index < len(experiments):
                 self._pause(planned.pause_after_s, planned.name)
 
-    def _one(self, index: int, path: Path, name: str) -> ExperimentRun:
+    def _one(self, index: int, path: Path, name: str) -> tuple[ExperimentRun, bool]:
+        """The run of one experiment, and whether Ctrl-C or SIGTERM stopped it."""
         directory = self.run_dir / f"{index:02d}-{name}"
         played = self._as_played(path, directory)
         self._event("experiment-started", f"Experiment {index}: {name} started.", name,
@@ -429,20 +434,18 @@ class GameDay:
         with ThreadPoolExecutor(max_workers=1) as pool:
             future = pool.submit(run_experiment, played, directory, environ, False, progress)
             try:
-                return future.result()
+                return future.result(), False
             except KeyboardInterrupt:
                 self.listener.say("Interrupted: stopping the run; it restores its faults.")
                 stop_all()
                 while True:
                     try:
                         with sigterm_interrupts():
-                            future.result()
-                        break
+                            return future.result(), True
                     except KeyboardInterrupt:
                         self.listener.say("Still waiting for the run to restore (it cannot be "
                                           "skipped).")  # fmt: skip
                         stop_all()
-                raise
 
     def _as_played(self, path: Path, directory: Path) -> Path:
         """The experiment as this day plays it: the plan's safeguards added as a control."""

@@ -218,6 +218,13 @@ ERRORS = [
         "cache-purge.yaml?",
     ),
     case(
+        "    pause_after: 30s\n",
+        f"    pause_after: 30s\n  - {EXPERIMENTS}/cache-purge.yaml\n",
+        9,
+        "experiments[2]",
+        "cache-purge is already in the plan (line 7)",
+    ),
+    case(
         f"  - path: {EXPERIMENTS}/cache-purge.yaml\n    pause_after: 30s\n",
         "  []\n",
         7,

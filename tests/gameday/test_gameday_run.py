@@ -8,6 +8,7 @@ stops a game day and refuses the next until released; pre-flight refusals.
 
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -285,3 +286,31 @@ def test_a_note_with_no_game_day_running_says_so(tmp_path: Path, env: dict[str, 
     noted = chaos(["gameday", "note", "hello"], tmp_path, env)
     assert noted.returncode == 2
     assert "No game day is running" in noted.stderr
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_game_day_which_keeps_the_stopped_runs_verdict(
+    tmp_path: Path, target_env: dict[str, str]
+) -> None:
+    target = Target.resolve(environ=target_env)
+    before = target_state(target)
+    plan = write_plan(tmp_path, ["origin-outage", "cache-purge"], target="environment")
+    day = gameday(plan, target_env)
+    gamedays = Path(target_env["CHAOS_GAMEDAY_DIR"])
+
+    def fault_in() -> bool:
+        found = list(gamedays.glob("*/*/timeline.jsonl"))
+        return bool(found) and "fault-in" in kinds(found[0].parent)
+
+    wait_for(fault_in, 90, "the first fault")
+    day.send_signal(signal.SIGTERM)  # a scheduler or CI job stopping the game day
+    output, _ = day.communicate(timeout=120)
+
+    assert day.returncode == 5, output
+    assert target_state(target) == before
+    run_dir = the_run_dir(gamedays)
+    summary = json.loads((run_dir / "run.json").read_text())
+    assert [e["outcome"] for e in summary["experiments"]] == ["aborted", "skipped"]
+    assert summary["interrupted"] is True
+    assert "fault-out" in kinds(run_dir, "origin-outage")
+    assert [e["experiment"] for e in events(run_dir) if e["kind"] == "skipped"] == ["cache-purge"]
