@@ -10,7 +10,7 @@ from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
-from chaos_runner._errors import ConfigurationError
+from chaos_runner._errors import ChaosRunnerError, ConfigurationError
 from chaos_runner.cli._output import ExitCode, fail
 from chaos_runner.cli._progress import wants_live_view
 from chaos_runner.cli._results import Reports, summary_table, write_reports
@@ -92,6 +92,8 @@ def run(
             result = day.run()
         except ConfigurationError as error:
             fail(f"{error}", ExitCode.USAGE)
+        except ChaosRunnerError as error:  # e.g. the day's sandbox could not start
+            fail(f"The game day could not start: {error} Nothing was injected.", ExitCode.ABORTED)
     _report(result)
 
 
