@@ -7,6 +7,7 @@ declarations of :mod:`chaos_runner.iam`. Only the pages by role and the target c
 outside the file (:class:`~chaos_runner.planning.survey.Survey`, read only).
 """
 
+import contextlib
 import importlib
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -677,10 +678,8 @@ def _paths(spec: Any, site: SitePages | None) -> list[str]:
 
 def _role(name: str, site: SitePages | None) -> list[str]:
     if site is not None:
-        try:
+        with contextlib.suppress(ConfigurationError):  # a role the site cannot fill: placeholders
             return site.role(name)
-        except ConfigurationError:
-            pass
     return [f"@{name}#{n}" for n in range(_ROLE_SIZES.get(name, 1))]
 
 

@@ -28,6 +28,7 @@ The admin API (:mod:`chaos_runner.sandbox.admin`) switches it; the fault and its
 are in :mod:`chaos_runner.faults.tls`.
 """
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -252,12 +253,10 @@ def base_trust_store(environ: Mapping[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
     paths = ssl.get_default_verify_paths()
     candidates = [env.get(paths.openssl_cafile_env), paths.openssl_cafile]
-    try:
+    with contextlib.suppress(ImportError):  # certifi is optional: the system's file comes first
         import certifi
 
         candidates.append(certifi.where())
-    except ImportError:  # certifi is optional: the system's file is found first anyway
-        pass
     for candidate in candidates:
         if candidate and Path(candidate).is_file():
             base = Path(candidate).read_text(errors="replace").split(_MARKER, 1)[0].strip()
