@@ -12,6 +12,7 @@ the cron expression and the windows well formed. The cheap checks come first; th
 experiments, which import their activities' modules, are checked last.
 """
 
+import contextlib
 import datetime as dt
 import difflib
 import re
@@ -492,11 +493,8 @@ class _Reader:
     def moment(self, node: Node, key: str, zone: ZoneInfo, end: bool) -> dt.datetime:
         """A date (a whole day: its start, or for ``to`` its end) or an ISO date-time."""
         raw = self.text(node, key)
-        try:
+        with contextlib.suppress(ValueError):  # not a date: perhaps a date-time
             day = dt.date.fromisoformat(raw)
-        except ValueError:
-            pass
-        else:
             return windows.zoned(dt.datetime.combine(day, dt.time()), zone) + (
                 dt.timedelta(days=1) if end else dt.timedelta()
             )

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from chaos_runner.cli._progress import board, wants_live_view
+from tests.terminal import pty
 
 
 def test_plain_lines_name_the_experiment_its_phase_and_the_count(
@@ -31,34 +32,17 @@ def test_on_a_terminal_the_view_is_redrawn_in_place_and_the_results_stay(
 ) -> None:
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.setenv("TERM", "xterm-256color")
-    leader, follower = os.openpty()
-    os.set_blocking(leader, False)
-    terminal = os.fdopen(follower, "w", encoding="utf-8")
-    chunks: list[bytes] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                chunks.append(os.read(leader, 65536))
-            except BlockingIOError:
-                return
-
-    try:
-        assert wants_live_view(terminal)
-        with board(2, stream=terminal) as progress:
+    with pty() as terminal:
+        assert wants_live_view(terminal.stream)
+        with board(2, stream=terminal.stream) as progress:
             progress.step("origin-outage", "starting")
             progress.step("origin-outage", "action deny-origin-reads")
             time.sleep(0.6)  # the view refreshes 4 times a second
-            drain()
+            terminal.drain()
             progress.finished("origin-outage", True, "origin-outage: held (exit 0)")
             time.sleep(0.3)
-        terminal.flush()
-        drain()
-    finally:
-        terminal.close()
-        os.close(leader)
 
-    screen = b"".join(chunks).decode("utf-8", "replace")
+    screen = terminal.screen
     assert "origin-outage: action deny-origin-reads" in screen  # the running line
     assert "0/2 done, 1 running" in screen
     assert "\x1b[2K" in screen or "\x1b[1A" in screen  # lines erased: redrawn in place

@@ -83,6 +83,12 @@ def wait_for(condition: Any, timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def a_fault_is_in(gamedays: Path) -> bool:
+    """The game day under ``gamedays`` has injected its first fault (its timeline says so)."""
+    found = list(gamedays.glob("*/*/timeline.jsonl"))
+    return bool(found) and "fault-in" in kinds(found[0].parent)
+
+
 @pytest.fixture
 def env(clean_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     return {**clean_env, "CI": "true", "CHAOS_GAMEDAY_DIR": str(tmp_path / "gamedays")}
@@ -215,11 +221,7 @@ def test_chaos_halt_stops_a_game_day_and_refuses_the_next_until_released(
     day = gameday(plan, target_env)
     gamedays = Path(target_env["CHAOS_GAMEDAY_DIR"])
 
-    def fault_in() -> bool:
-        found = [p for p in gamedays.glob("*/*/timeline.jsonl")]
-        return bool(found) and "fault-in" in kinds(found[0].parent)
-
-    wait_for(fault_in, 90, "the first fault")
+    wait_for(lambda: a_fault_is_in(gamedays), 90, "the first fault")
     halted = chaos(["halt", "--reason", "support asked to stop"], tmp_path, target_env)
     output, _ = day.communicate(timeout=120)
 
@@ -298,11 +300,7 @@ def test_sigterm_stops_a_game_day_which_keeps_the_stopped_runs_verdict(
     day = gameday(plan, target_env)
     gamedays = Path(target_env["CHAOS_GAMEDAY_DIR"])
 
-    def fault_in() -> bool:
-        found = list(gamedays.glob("*/*/timeline.jsonl"))
-        return bool(found) and "fault-in" in kinds(found[0].parent)
-
-    wait_for(fault_in, 90, "the first fault")
+    wait_for(lambda: a_fault_is_in(gamedays), 90, "the first fault")
     day.send_signal(signal.SIGTERM)  # a scheduler or CI job stopping the game day
     output, _ = day.communicate(timeout=120)
 

@@ -1,7 +1,6 @@
 """`chaos gameday run`'s view: redrawn in place on a terminal (a pty), plain lines elsewhere."""
 
 import io
-import os
 import time
 
 import pytest
@@ -9,6 +8,7 @@ import pytest
 from chaos_runner.cli.gameday.run import _view
 from chaos_runner.gameday.runner import Sample
 from chaos_runner.verdict import judge
+from tests.terminal import pty
 from tests.unit.test_verdict import held_journal
 
 
@@ -17,34 +17,16 @@ def test_on_a_terminal_the_view_shows_the_phase_and_what_readers_see_now(
 ) -> None:
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.setenv("TERM", "xterm-256color")
-    leader, follower = os.openpty()
-    os.set_blocking(leader, False)
-    terminal = os.fdopen(follower, "w", encoding="utf-8")
-    chunks: list[bytes] = []
+    with pty() as terminal, _view(2, "Origin rehearsal", terminal.stream) as view:
+        view.step("origin-outage", "starting")
+        view.step("origin-outage", "action deny-origin-reads")
+        view.sample(Sample(time.time(), 0.75, 12.5, 8))
+        time.sleep(0.6)  # the view refreshes 4 times a second
+        terminal.drain()
+        view.finished("origin-outage", judge(held_journal()), 10.8)
+        time.sleep(0.3)
 
-    def drain() -> None:
-        while True:
-            try:
-                chunks.append(os.read(leader, 65536))
-            except BlockingIOError:
-                return
-
-    try:
-        with _view(2, "Origin rehearsal", terminal) as view:
-            view.step("origin-outage", "starting")
-            view.step("origin-outage", "action deny-origin-reads")
-            view.sample(Sample(time.time(), 0.75, 12.5, 8))
-            time.sleep(0.6)  # the view refreshes 4 times a second
-            drain()
-            view.finished("origin-outage", judge(held_journal()), 10.8)
-            time.sleep(0.3)
-        terminal.flush()
-        drain()
-    finally:
-        terminal.close()
-        os.close(leader)
-
-    shown = b"".join(chunks).decode("utf-8", "replace")
+    shown = terminal.screen
     assert "Game day: Origin rehearsal  (0/2 done" in shown
     assert "⋯ origin-outage: action deny-origin-reads" in shown
     assert "readers now: 75% served, p95 12 ms (8 requests, last 5 s)" in shown
